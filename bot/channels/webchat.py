@@ -1,0 +1,126 @@
+"""The web chat widget's channel: JSON frames over a WebSocket per browser session.
+
+Protocol (see ``bot/web/static/widget.js``): the browser sends ``message`` and
+``button`` frames with its own ids (the dedupe key, so a re-send after a reconnect
+is harmless); the server answers ``ack`` once the message is stored, then
+``message`` frames with the replies. A session without an open socket keeps its
+replies in the outbox until the browser reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from bot.channels import ChannelSendError, OnMessage, RecipientOffline
+from bot.messages import InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000
+
+
+class Socket(Protocol):
+    async def send_json(self, data: Any, mode: str = "text") -> None: ...
+
+
+class FrameError(ValueError):
+    """A frame the widget protocol does not allow; the socket reports it and stays open."""
+
+
+def to_inbound(session: str, frame: Any, *, language_hint: str | None) -> InboundMessage:
+    if not isinstance(frame, dict):
+        raise FrameError("a frame must be a JSON object")
+    kind = frame.get("type")
+    frame_id = frame.get("id")
+    if kind not in ("message", "button"):
+        raise FrameError(f"unknown frame type {kind!r}")
+    if not isinstance(frame_id, str) or not 0 < len(frame_id) <= 100:
+        raise FrameError("a frame needs an 'id' string of 1 to 100 characters")
+    if kind == "message":
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("a message needs non-empty 'text'")
+        payload = None
+    else:
+        payload = frame.get("payload")
+        text = frame.get("title") or payload
+        if not isinstance(payload, str) or not payload or not isinstance(text, str):
+            raise FrameError("a button frame needs 'payload' and 'title' strings")
+    if len(text) > MAX_TEXT:
+        raise FrameError(f"message longer than {MAX_TEXT} characters")
+    return InboundMessage(
+        channel=WebChatChannel.name,
+        conversation_key=session,
+        user_id=session,
+        text=text.strip(),
+        payload=payload,
+        message_id=frame_id,
+        language_hint=language_hint,
+        raw=frame,
+    )
+
+
+def to_frame(message: OutboundMessage, *, message_id: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "message",
+        "text": message.text,
+        "buttons": [{"title": b.title, "payload": b.payload} for b in message.buttons],
+    }
+    if message_id:
+        frame["id"] = message_id
+    if message.sender != "bot":
+        frame["sender"] = message.sender
+    return frame
+
+
+class WebChatChannel:
+    """Holds the open sockets of each browser session; the ASGI route feeds it."""
+
+    name = "webchat"
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[Socket]] = {}
+        self._on_message: OnMessage | None = None
+        self._counter = 0
+
+    async def start(self, on_message: OnMessage) -> None:
+        self._on_message = on_message
+
+    async def stop(self) -> None:
+        self._sockets.clear()
+
+    def attach(self, session: str, socket: Socket) -> None:
+        self._sockets.setdefault(session, set()).add(socket)
+
+    def detach(self, session: str, socket: Socket) -> None:
+        sockets = self._sockets.get(session)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._sockets[session]
+
+    def connected(self, session: str) -> bool:
+        return bool(self._sockets.get(session))
+
+    async def receive(self, inbound: InboundMessage) -> None:
+        assert self._on_message is not None, "channel not started"
+        await self._on_message(inbound)
+
+    async def send(self, conversation_key: str, message: OutboundMessage) -> str | None:
+        sockets = list(self._sockets.get(conversation_key, ()))
+        if not sockets:
+            raise RecipientOffline(f"web chat session {conversation_key[:8]}… is not connected")
+        self._counter += 1
+        frame = to_frame(message, message_id=f"out-{self._counter}")
+        delivered = 0
+        for socket in sockets:
+            try:
+                await socket.send_json(frame)
+                delivered += 1
+            except Exception as exc:  # a tab closed mid-send; others may still be open
+                log.info("web chat socket send failed: %s", exc)
+                self.detach(conversation_key, socket)
+        if not delivered:
+            raise ChannelSendError("web chat socket closed before the reply was sent")
+        return None

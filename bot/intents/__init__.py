@@ -1,0 +1,35 @@
+"""Intent handlers, one module each, registered in one explicit table.
+
+A handler takes the customer's message and the turn's context and returns the
+replies; it never sends anything and knows no transport.
+"""
+
+from __future__ import annotations
+
+from bot.intents import fallback, faq, feedback, handoff, smalltalk, ticket, ticket_status
+from bot.intents.context import Handler, TurnContext
+
+__all__ = ["FALLBACK", "HANDLERS", "Handler", "TurnContext", "handler_for"]
+
+HANDLERS: dict[str, Handler] = {
+    "greet": smalltalk.greet,
+    "goodbye": smalltalk.goodbye,
+    "thanks": smalltalk.thanks,
+    "affirm": smalltalk.affirm,
+    "deny": smalltalk.deny,
+    "human_handoff": handoff.handle,
+    "create_ticket": ticket.handle,
+    "ticket_status": ticket_status.handle,
+    "feedback": feedback.handle,
+}
+
+FALLBACK: Handler = fallback.handle
+
+
+def handler_for(intent: str | None) -> Handler:
+    """The handler for a confident intent; anything unknown gets the fallback."""
+    if intent is None:
+        return FALLBACK
+    if intent.startswith("faq/"):
+        return faq.handle
+    return HANDLERS.get(intent, FALLBACK)

@@ -1,0 +1,45 @@
+"""What an intent handler gets to work with for one customer turn."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import Catalogue
+from bot.knowledge import KnowledgeBase
+from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.nlu import ParseResult
+from bot.storage.models import Conversation, Message
+
+
+@dataclass(slots=True)
+class TurnContext:
+    """One turn: the stored conversation and message, the NLU result, and the reply language.
+
+    ``session`` is the turn's open transaction: whatever a handler writes (a ticket, a
+    state change) commits together with the replies it returns, or not at all.
+    """
+
+    session: AsyncSession
+    conversation: Conversation
+    message: Message
+    nlu: ParseResult | None
+    language: str
+    kb: KnowledgeBase
+    catalogue: Catalogue
+    brand: str
+    default_language: str
+    low_confidence_turns: int
+
+    def phrase(self, key: str, **values: object) -> str:
+        return self.catalogue.get(key, self.language, brand=self.brand, **values)
+
+    def say(
+        self, key: str, *, buttons: tuple[Button, ...] = (), **values: object
+    ) -> OutboundMessage:
+        return OutboundMessage(self.phrase(key, **values), buttons=buttons)
+
+
+Handler = Callable[[InboundMessage, TurnContext], Awaitable[list[OutboundMessage]]]

@@ -1,0 +1,62 @@
+"""The normalized message: what every channel turns platform payloads into and out of."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A quick reply. ``payload`` is sent back as the customer's message when pressed."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One customer message, platform-independent.
+
+    ``conversation_key`` identifies the conversation within the channel (a Telegram
+    chat id, a Slack channel+thread, a web chat session); ``message_id`` is the
+    platform's id, used to drop redeliveries. ``payload`` is set when the customer
+    pressed a button (then ``text`` is the button's title).
+    """
+
+    channel: str
+    conversation_key: str
+    user_id: str
+    text: str
+    message_id: str
+    user_name: str | None = None
+    language_hint: str | None = None
+    payload: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One reply to a customer; channels that cannot render buttons number them."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    sender: str = "bot"
+
+
+def buttons_as_text(message: OutboundMessage, prompt: str) -> str:
+    """Plain-text fallback for buttons: numbered options the customer can answer with."""
+    if not message.buttons:
+        return message.text
+    options = "\n".join(f"{i}. {b.title}" for i, b in enumerate(message.buttons, start=1))
+    return f"{message.text}\n{options}\n{prompt}"
+
+
+def pick_numbered_button(text: str, offered: tuple[Button, ...]) -> Button | None:
+    """Map a reply like ``"2"`` back to the second offered button, if it is one."""
+    stripped = text.strip().rstrip(".")
+    if stripped.isdigit():
+        index = int(stripped) - 1
+        if 0 <= index < len(offered):
+            return offered[index]
+    return None

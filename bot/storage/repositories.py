@@ -1,0 +1,354 @@
+"""Repositories own the queries; callers (services, the engine) own the transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import (
+    Agent,
+    ChannelIdentity,
+    Conversation,
+    ConversationState,
+    Customer,
+    Delivery,
+    Direction,
+    Feedback,
+    HandoffEvent,
+    Message,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    utcnow,
+)
+
+TICKET_PREFIX = "HD-"
+# References start at HD-1001 so they look like a helpdesk's, not like row ids.
+TICKET_OFFSET = 1000
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_or_create(
+        self, *, channel: str, conversation_key: str, user_id: str, user_name: str | None
+    ) -> Conversation:
+        found = await self.find(channel=channel, conversation_key=conversation_key)
+        if found is not None:
+            return found
+        customer = await self._customer_for(channel=channel, user_id=user_id, user_name=user_name)
+        conversation = Conversation(
+            customer_id=customer.id,
+            channel=channel,
+            conversation_key=conversation_key,
+            state=ConversationState.BOT,
+            low_confidence_streak=0,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(conversation)
+        except IntegrityError:
+            # Another worker created it between our select and insert.
+            raced = await self.find(channel=channel, conversation_key=conversation_key)
+            assert raced is not None
+            return raced
+        return conversation
+
+    async def find(self, *, channel: str, conversation_key: str) -> Conversation | None:
+        stmt = select(Conversation).where(
+            Conversation.channel == channel, Conversation.conversation_key == conversation_key
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def get(self, conversation_id: int) -> Conversation | None:
+        return await self.session.get(Conversation, conversation_id)
+
+    async def _customer_for(self, *, channel: str, user_id: str, user_name: str | None) -> Customer:
+        stmt = select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.external_id == user_id
+        )
+        identity = (await self.session.scalars(stmt)).one_or_none()
+        if identity is not None:
+            customer = await self.session.get(Customer, identity.customer_id)
+            assert customer is not None
+            return customer
+        try:
+            async with self.session.begin_nested():
+                customer = Customer(display_name=user_name)
+                self.session.add(customer)
+                await self.session.flush()
+                self.session.add(
+                    ChannelIdentity(
+                        customer_id=customer.id,
+                        channel=channel,
+                        external_id=user_id,
+                        display_name=user_name,
+                    )
+                )
+        except IntegrityError:
+            # The same person wrote in two conversations at once; the other insert won.
+            return await self._customer_for(channel=channel, user_id=user_id, user_name=user_name)
+        return customer
+
+    async def transition(
+        self, conversation: Conversation, *, to: ConversationState, reason: str, actor: str
+    ) -> HandoffEvent:
+        event = HandoffEvent(
+            conversation_id=conversation.id,
+            from_state=conversation.state,
+            to_state=to,
+            reason=reason,
+            actor=actor,
+        )
+        conversation.state = to
+        self.session.add(event)
+        await self.session.flush()
+        return event
+
+    async def handoff_events(self, conversation_id: int) -> Sequence[HandoffEvent]:
+        stmt = (
+            select(HandoffEvent)
+            .where(HandoffEvent.conversation_id == conversation_id)
+            .order_by(HandoffEvent.id)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_inbound(
+        self,
+        *,
+        conversation: Conversation,
+        text: str,
+        payload: str | None,
+        platform_message_id: str,
+    ) -> Message | None:
+        """Store a customer message; ``None`` if this platform id was stored before."""
+        existing = await self.session.scalar(
+            select(Message.id).where(
+                Message.channel == conversation.channel,
+                Message.direction == Direction.IN,
+                Message.platform_message_id == platform_message_id,
+            )
+        )
+        if existing is not None:
+            return None
+        message = Message(
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            direction=Direction.IN,
+            sender="customer",
+            text=text,
+            payload=payload,
+            platform_message_id=platform_message_id,
+            delivery=Delivery.RECEIVED,
+            attempts=0,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(message)
+        except IntegrityError:
+            return None  # a concurrent redelivery won the insert
+        return message
+
+    async def add_outbound(
+        self,
+        *,
+        conversation: Conversation,
+        text: str,
+        buttons: list[dict[str, str]] | None,
+        sender: str,
+        language: str | None,
+    ) -> Message:
+        message = Message(
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            direction=Direction.OUT,
+            sender=sender,
+            text=text,
+            buttons=buttons or None,
+            delivery=Delivery.PENDING,
+            attempts=0,
+            language=language,
+        )
+        self.session.add(message)
+        await self.session.flush()
+        return message
+
+    async def get(self, message_id: int) -> Message | None:
+        return await self.session.get(Message, message_id)
+
+    async def mark_sent(self, message_id: int, *, platform_message_id: str | None) -> None:
+        message = await self.session.get(Message, message_id)
+        if message is None:
+            return
+        message.delivery = Delivery.SENT
+        message.sent_at = utcnow()
+        message.attempts += 1
+        message.platform_message_id = platform_message_id
+        message.last_error = None
+
+    async def mark_attempt_failed(self, message_id: int, *, error: str, give_up: bool) -> None:
+        message = await self.session.get(Message, message_id)
+        if message is None:
+            return
+        message.attempts += 1
+        message.last_error = error[:500]
+        if give_up:
+            message.delivery = Delivery.FAILED
+
+    async def pending_outbound(
+        self, *, channel: str | None = None, conversation_id: int | None = None, limit: int = 100
+    ) -> Sequence[Message]:
+        stmt = select(Message).where(
+            Message.direction == Direction.OUT, Message.delivery == Delivery.PENDING
+        )
+        if channel is not None:
+            stmt = stmt.where(Message.channel == channel)
+        if conversation_id is not None:
+            stmt = stmt.where(Message.conversation_id == conversation_id)
+        return (await self.session.scalars(stmt.order_by(Message.id).limit(limit))).all()
+
+    async def unprocessed_inbound(self, *, limit: int = 100) -> Sequence[Message]:
+        stmt = (
+            select(Message)
+            .where(Message.direction == Direction.IN, Message.delivery == Delivery.RECEIVED)
+            .order_by(Message.id)
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def transcript(self, conversation_id: int, *, limit: int = 200) -> Sequence[Message]:
+        stmt = (
+            select(Message)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+        return list(reversed((await self.session.scalars(stmt)).all()))
+
+    async def last_outbound(self, conversation_id: int) -> Message | None:
+        stmt = (
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.direction == Direction.OUT)
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def count(self, *, conversation_id: int | None = None) -> int:
+        stmt = select(func.count(Message.id))
+        if conversation_id is not None:
+            stmt = stmt.where(Message.conversation_id == conversation_id)
+        return int(await self.session.scalar(stmt) or 0)
+
+
+class TicketRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def create(
+        self,
+        *,
+        customer_id: int,
+        conversation_id: int | None,
+        subject: str,
+        description: str,
+        language: str | None,
+        actor: str,
+        priority: str = "normal",
+    ) -> Ticket:
+        ticket = Ticket(
+            customer_id=customer_id,
+            conversation_id=conversation_id,
+            subject=subject[:300],
+            description=description,
+            status=TicketStatus.NEW,
+            priority=priority,
+            language=language,
+        )
+        self.session.add(ticket)
+        await self.session.flush()
+        ticket.reference = f"{TICKET_PREFIX}{TICKET_OFFSET + ticket.id}"
+        self.session.add(TicketEvent(ticket_id=ticket.id, kind="created", actor=actor, detail=""))
+        await self.session.flush()
+        return ticket
+
+    async def find_for_customer(self, *, reference: str, customer_id: int) -> Ticket | None:
+        """Only the customer's own tickets: another's reference looks like an unknown one."""
+        stmt = select(Ticket).where(
+            Ticket.reference == reference.upper(), Ticket.customer_id == customer_id
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def latest_for_customer(self, *, customer_id: int) -> Ticket | None:
+        stmt = (
+            select(Ticket)
+            .where(Ticket.customer_id == customer_id)
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def events(self, ticket_id: int) -> Sequence[TicketEvent]:
+        stmt = (
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+
+class FeedbackRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self,
+        *,
+        conversation_id: int,
+        kind: str,
+        score: int | None = None,
+        comment: str | None = None,
+        message_id: int | None = None,
+    ) -> Feedback:
+        feedback = Feedback(
+            conversation_id=conversation_id,
+            kind=kind,
+            score=score,
+            comment=comment,
+            message_id=message_id,
+        )
+        self.session.add(feedback)
+        await self.session.flush()
+        return feedback
+
+
+class AgentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self, *, name: str, languages: list[str], max_chats: int, role: str = "agent"
+    ) -> Agent:
+        agent = Agent(name=name, languages=",".join(languages), max_chats=max_chats, role=role)
+        self.session.add(agent)
+        await self.session.flush()
+        return agent
+
+    async def list(self) -> Sequence[Agent]:
+        return (await self.session.scalars(select(Agent).order_by(Agent.name))).all()
+
+    async def find(self, name: str) -> Agent | None:
+        return (await self.session.scalars(select(Agent).where(Agent.name == name))).one_or_none()
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    """Column values of a row, for logs and the API."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}

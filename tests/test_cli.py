@@ -1,0 +1,130 @@
+"""The ``helpdesk`` command as a user runs it: a real process, real files, a real Rasa."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge import load_knowledge_base
+from tests.conftest import MODEL_CACHE, ROOT, TEST_KB
+
+HELPDESK = [sys.executable, "-m", "bot.cli"]
+
+
+def run(
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HELPDESK, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_kb_check_passes_on_the_demo_knowledge_base() -> None:
+    result = run(["kb", "check"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+
+
+def test_kb_check_reports_file_and_line_and_fails(tmp_path: Path) -> None:
+    (tmp_path / "bad.yml").write_text(
+        "faqs:\n  - id: x\n    questions: {en: [hi]}\n", encoding="utf-8"
+    )
+    result = run(["kb", "check", "--kb", str(tmp_path)])
+    assert result.returncode == 1
+    assert f"{tmp_path / 'bad.yml'}:2: FAQ 'x' is missing 'answer'" in result.stdout
+
+
+def test_a_bad_config_value_exits_with_the_key_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("web:\n  port: -4\n", encoding="utf-8")
+    result = run(["--config", str(config), "kb", "check"])
+    assert result.returncode == 2
+    assert "web.port" in result.stderr
+
+
+def test_db_upgrade_and_agents(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    assert run(["db", "upgrade"], env=env).returncode == 0
+    added = run(["agent", "add", "priya", "--languages", "gu,en", "--max-chats", "4"], env=env)
+    assert added.returncode == 0, added.stderr
+    listed = run(["agent", "list"], env=env)
+    assert "priya\tagent\tgu,en\tmax 4" in listed.stdout
+    assert run(["agent", "add", "priya"], env=env).returncode == 1
+
+
+def _test_kb_env(tmp_path: Path) -> dict[str, str]:
+    # The test KB and the shared model cache: the session's trained model is reused.
+    return {
+        "HELPDESK_KNOWLEDGE_BASE__PATH": str(TEST_KB),
+        "HELPDESK_NLU__MODELS_DIR": str(MODEL_CACHE),
+        "HELPDESK_NLU__BUILD_DIR": str(tmp_path / "build"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+    }
+
+
+@pytest.mark.rasa
+def test_chat_answers_piped_lines_in_their_language(tmp_path: Path, test_model: Path) -> None:
+    kb = load_knowledge_base(TEST_KB)
+    result = run(
+        ["chat"],
+        env=_test_kb_env(tmp_path),
+        stdin="hello\nwhere is my order?\nમારો ઓર્ડર ક્યાં છે?\n",
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "model up to date" in result.stderr  # no retraining for unchanged inputs
+    out = result.stdout
+    assert kb.entries["order_status"].answers["en"] in out
+    assert kb.entries["order_status"].answers["gu"] in out
+    assert out.index(kb.entries["order_status"].answers["en"]) < out.index(
+        kb.entries["order_status"].answers["gu"]
+    )
+
+
+@pytest.mark.rasa
+def test_nlu_eval_writes_the_documented_report(tmp_path: Path, test_model: Path) -> None:
+    tests = tmp_path / "tests.yml"
+    tests.write_text(
+        "- text: how do I track my parcel\n  expect: faq/order_status\n"
+        "- text: મારો ઓર્ડર ક્યાં છે\n  expect: faq/order_status\n"
+        "- text: what is the capital of peru\n  expect: out_of_scope\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "report.json"
+    result = run(
+        ["nlu", "eval", "--kb", str(TEST_KB), "--tests", str(tests), "--json", str(report)],
+        env=_test_kb_env(tmp_path),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(report.read_text(encoding="utf-8"))
+    for key in (
+        "n",
+        "accuracy",
+        "in_scope_accuracy",
+        "oos_recall",
+        "oos_precision",
+        "per_language",
+    ):
+        assert key in data
+    assert data["n"] == 3
+    assert {"en", "gu"} <= set(data["per_language"])
+    first = data["predictions"][0]
+    assert set(first) >= {"text", "expect", "got", "confidence", "language"}
+    assert first["got"] == "faq/order_status"
+    assert data["predictions"][1]["language"] == "gu"
