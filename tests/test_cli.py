@@ -100,7 +100,7 @@ def test_chat_answers_piped_lines_in_their_language(tmp_path: Path, test_model: 
 def test_nlu_eval_writes_the_documented_report(tmp_path: Path, test_model: Path) -> None:
     tests = tmp_path / "tests.yml"
     tests.write_text(
-        "- text: how do I track my parcel\n  expect: faq/order_status\n"
+        "- text: where is my order please\n  expect: faq/order_status\n"
         "- text: મારો ઓર્ડર ક્યાં છે\n  expect: faq/order_status\n"
         "- text: what is the capital of peru\n  expect: out_of_scope\n",
         encoding="utf-8",

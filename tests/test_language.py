@@ -30,8 +30,11 @@ def test_script_decides_even_for_short_text(text: str, language: str) -> None:
 
 
 def test_latin_text_uses_the_model() -> None:
+    # Served languages need modest evidence, others strong evidence: the lite model
+    # calls "how do I track my parcel" French at 0.54, so context decides there.
     assert detect("where is my order please", previous="gu") == ("en", "model")
-    assert detect("dónde está mi pedido por favor") == ("es", "model")
+    assert detect("how do I track my parcel", previous="en") == ("en", "previous")
+    assert detect("wo ist meine bestellung bitte") == ("de", "model")
 
 
 def test_very_short_latin_text_keeps_the_conversation_language() -> None:
