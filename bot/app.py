@@ -8,10 +8,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.channels import Channel, ChannelRegistry
+from starlette.routing import BaseRoute
+
+from bot.channels import Channel, ChannelRegistry, WebhookChannel
+from bot.channels.webchat import WebChatChannel
 from bot.engine import Engine, EngineOptions
 from bot.i18n import Catalogue
 from bot.knowledge import LiveKnowledgeBase
+from bot.knowledge_watch import KnowledgeWatcher, Retrainer
+from bot.metrics import MeteredNlu, install_error_counter, metered_receive
+from bot.model_swap import HotSwapNlu
 from bot.nlu import NluClient, RasaClient
 from bot.rasa_server import RasaSupervisor
 from bot.settings import Secrets, Settings
@@ -37,6 +43,64 @@ async def ensure_model(settings: Settings, kb: LiveKnowledgeBase, progress: Prog
     )
 
 
+def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
+    """The customer channels ``helpdesk run`` serves: each one configured and enabled.
+
+    Platform channels start only when their credentials are in the environment, so
+    the embedded defaults (no tokens) run the web chat alone.
+    """
+    channels: list[Channel] = []
+    if settings.channels.webchat.enabled:
+        channels.append(WebChatChannel())
+    # --- Slack (issue 4) ---
+    slack = settings.channels.slack
+    if slack.enabled and secrets.slack_bot_token and secrets.slack_signing_secret:
+        from bot.channels.slack import SlackChannel
+        from bot.settings import ConfigError
+
+        app_token = secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None
+        if slack.mode == "socket" and not app_token:
+            raise ConfigError("channels.slack.mode is 'socket' but SLACK_APP_TOKEN is not set")
+        channels.append(
+            SlackChannel(
+                slack,
+                bot_token=secrets.slack_bot_token.get_secret_value(),
+                signing_secret=secrets.slack_signing_secret.get_secret_value(),
+                app_token=app_token,
+            )
+        )
+    # --- end Slack ---
+    # --- Telegram (issue 3) ---
+    telegram = settings.channels.telegram
+    if telegram.enabled and secrets.telegram_bot_token:
+        from bot.channels.telegram import TelegramChannel, command_menu
+
+        webhook_secret = secrets.telegram_webhook_secret
+        channels.append(
+            TelegramChannel(  # raises ConfigError for a webhook without secret or URL
+                token=secrets.telegram_bot_token.get_secret_value(),
+                settings=telegram,
+                webhook_secret=webhook_secret.get_secret_value() if webhook_secret else None,
+                commands=command_menu(
+                    Catalogue.load(default_language=settings.bot.default_language),
+                    languages=settings.bot.languages,
+                ),
+            )
+        )
+    # --- end Telegram ---
+    return channels
+
+
+def web_routes(channels: list[Channel]) -> list[BaseRoute]:
+    """The HTTP routes (webhooks, event endpoints) of the channels that have them."""
+    return [
+        route
+        for channel in channels
+        if isinstance(channel, WebhookChannel)
+        for route in channel.routes()
+    ]
+
+
 @dataclass
 class Helpdesk:
     """Everything ``helpdesk run`` and ``helpdesk chat`` run, started and stopped together."""
@@ -50,6 +114,7 @@ class Helpdesk:
     engine: Engine
     nlu: NluClient
     supervisor: RasaSupervisor | None = None
+    watcher: KnowledgeWatcher | None = None  # admin (issue 8): live knowledge-base edits
     ready: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -61,11 +126,14 @@ class Helpdesk:
             await self.supervisor.start()
             await self.supervisor.wait_ready(self.settings.nlu.startup_timeout_s)
         for channel in self.channels:
-            await channel.start(self.engine.receive)
+            # admin (issue 8): counted and timed for /metrics
+            await channel.start(metered_receive(self.engine.receive))
         recovered = await self.engine.recover()
         if recovered:
             log.info("answered %d messages stored before the last stop", recovered)
         self._tasks.append(asyncio.create_task(self._retry_outbox(), name="outbox-retry"))
+        if self.watcher is not None:  # admin (issue 8)
+            self._tasks.append(asyncio.create_task(self.watcher.run(), name="kb-watch"))
         self.ready = True
 
     async def _retry_outbox(self) -> None:
@@ -91,6 +159,8 @@ class Helpdesk:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.watcher is not None:  # admin (issue 8): end a running retrain
+            await self.watcher.stop()
         for channel in self.channels:
             await channel.stop()
         await self.nlu.close()
@@ -124,6 +194,10 @@ def build_helpdesk(
             rasa_venv=settings.nlu.rasa_venv, model=model, port=settings.nlu.rasa_port
         )
         nlu = supervisor.client(timeout_s=settings.nlu.timeout_s)
+        # admin (issue 8): parses wait out a model swap instead of failing
+        nlu = HotSwapNlu(nlu, base_url=supervisor.url, token=supervisor.token)
+    install_error_counter()  # admin (issue 8): errors_total on /metrics
+    nlu = MeteredNlu(nlu, answer_threshold=settings.nlu.answer_threshold)
     registry = ChannelRegistry()
     for channel in channels:
         registry.add(channel)
@@ -139,8 +213,10 @@ def build_helpdesk(
             languages=tuple(settings.bot.languages),
             answer_threshold=settings.nlu.answer_threshold,
             low_confidence_turns=settings.nlu.low_confidence_turns,
+            ask_helpful=settings.admin.helpful_buttons,  # admin (issue 8)
         ),
     )
+    watcher = build_watcher(settings, kb, nlu, supervisor)  # admin (issue 8)
     return Helpdesk(
         settings=settings,
         secrets=secrets,
@@ -151,4 +227,34 @@ def build_helpdesk(
         engine=engine,
         nlu=nlu,
         supervisor=supervisor,
+        watcher=watcher,
     )
+
+
+# --- admin (issue 8) ---
+def build_watcher(
+    settings: Settings, kb: LiveKnowledgeBase, nlu: NluClient, supervisor: RasaSupervisor | None
+) -> KnowledgeWatcher | None:
+    """The knowledge-base watcher; it retrains and hot-swaps only a Rasa we supervise."""
+    if not settings.admin.watch_knowledge_base:
+        return None
+    retrainer = None
+    if supervisor is not None and isinstance(nlu, MeteredNlu | HotSwapNlu):
+        retrainer = Retrainer(
+            pipeline=settings.nlu.pipeline,
+            build_dir=settings.nlu.build_dir,
+            models_dir=settings.nlu.models_dir,
+            rasa_venv=settings.nlu.rasa_venv,
+            loader=nlu,
+        )
+
+    def swapped(model: Path) -> None:
+        if supervisor is not None:
+            supervisor.model = model  # a restarted Rasa serves the new model, not the first
+
+    return KnowledgeWatcher(
+        kb, retrainer=retrainer, interval_s=settings.admin.watch_interval_s, on_swapped=swapped
+    )
+
+
+# --- end admin ---

@@ -71,33 +71,91 @@ async def cmd_db_upgrade(_: argparse.Namespace, settings: Settings, __: Secrets)
 
 
 async def cmd_agent(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
+    from bot.agent_accounts import (
+        AccountError,
+        add_agent,
+        list_agents,
+        parse_languages,
+        read_password,
+        set_password,
+        set_slack_user,
+    )
     from bot.storage.database import Database
     from bot.storage.migrate import upgrade_async
-    from bot.storage.repositories import AgentRepository
+
+    if settings.database.auto_migrate:
+        await upgrade_async(settings.database.url)
+    db = Database(settings.database.url)
+    try:
+        if args.agent_command == "add":
+            languages = parse_languages(args.languages)
+            password = read_password(from_stdin=args.password_stdin)
+            print(
+                await add_agent(
+                    db,
+                    name=args.name,
+                    languages=languages,
+                    max_chats=args.max_chats,
+                    role=args.role,
+                    password=password,
+                    slack_user=args.slack_user,
+                )
+            )
+        elif args.agent_command == "password":
+            password = read_password(from_stdin=args.password_stdin)
+            if password is None:
+                raise AccountError("give the password on stdin (--password-stdin) or a terminal")
+            print(await set_password(db, name=args.name, password=password))
+        elif args.agent_command == "slack":  # Slack agent desk (issue 5)
+            slack_user = None if args.clear else args.slack_user
+            if slack_user is None and not args.clear:
+                raise AccountError("give the Slack user id (U…), or --clear to unmap")
+            print(await set_slack_user(db, name=args.name, slack_user=slack_user))
+        else:
+            for line in await list_agents(db):
+                print(line)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    return 0
+
+
+# --- tickets API tokens (issue 6) ---
+async def cmd_token(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
+    from bot.storage.api_tokens import ApiTokenRepository
+    from bot.storage.database import Database
+    from bot.storage.migrate import upgrade_async
 
     if settings.database.auto_migrate:
         await upgrade_async(settings.database.url)
     db = Database(settings.database.url)
     try:
         async with db.transaction() as session:
-            agents = AgentRepository(session)
-            if args.agent_command == "add":
-                if await agents.find(args.name):
-                    print(f"agent '{args.name}' already exists", file=sys.stderr)
+            tokens = ApiTokenRepository(session)
+            if args.token_command == "add":
+                if await tokens.find(args.name) is not None:
+                    print(f"error: a token named {args.name!r} exists", file=sys.stderr)
                     return 1
-                languages = [x.strip() for x in args.languages.split(",") if x.strip()]
-                await agents.add(
-                    name=args.name, languages=languages, max_chats=args.max_chats, role=args.role
-                )
-                print(
-                    f"added agent {args.name} ({','.join(languages)}, up to {args.max_chats} chats)"
-                )
+                token, _row = await tokens.add(args.name)
+                _stderr(f"API token {args.name!r} (shown once; store it now):")
+                print(token)
+            elif args.token_command == "revoke":
+                if not await tokens.revoke(args.name):
+                    print(f"error: no live token named {args.name!r}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.name}")
             else:
-                for agent in await agents.list():
-                    print(f"{agent.name}\t{agent.role}\t{agent.languages}\tmax {agent.max_chats}")
+                for row in await tokens.list():
+                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+                    print(f"{row.name}\t{row.prefix}…\t{state}\tcreated {row.created_at:%Y-%m-%d}")
     finally:
         await db.dispose()
     return 0
+
+
+# --- end tickets ---
 
 
 async def _start(settings: Settings, secrets: Secrets, channels: list[Any]) -> Any:
@@ -116,9 +174,13 @@ async def _start(settings: Settings, secrets: Secrets, channels: list[Any]) -> A
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     from bot.channels.terminal import TerminalChannel
+    from bot.desk import attach_desk
 
     terminal = TerminalChannel(session=args.session)
     helpdesk = await _start(settings, secrets, [terminal])
+    # Business hours and "nobody online" apply here too; agents answer from the console
+    # of a `helpdesk run` on the same database (their replies reach us via the outbox).
+    attach_desk(helpdesk)
     try:
         await helpdesk.start(progress=_stderr)
         if terminal.interactive:
@@ -132,31 +194,88 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings, secrets: Secret
 async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     import uvicorn
 
+    from bot.admin_web import admin_console_routes, admin_routes  # admin (issue 8)
+    from bot.app import build_channels, web_routes
     from bot.channels.webchat import WebChatChannel
+    from bot.desk import attach_desk, run_sweeper
     from bot.web.app import create_web_app
+    from bot.web.console import Console
 
-    webchat = WebChatChannel() if settings.channels.webchat.enabled else None
-    helpdesk = await _start(settings, secrets, [webchat] if webchat else [])
+    channels = build_channels(settings, secrets)
+    webchat = next((c for c in channels if isinstance(c, WebChatChannel)), None)
+    helpdesk = await _start(settings, secrets, channels)
+    desk = attach_desk(helpdesk)
+    # --- Slack agent desk (issue 5) ---
+    from bot.desk_slack import attach_slack_desk
+
+    slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
+    # --- end Slack agent desk ---
+    # --- tickets (issue 6) ---
+    from bot.ticket_service import attach_tickets, run_ticket_sweeper
+    from bot.web.api import TicketApi
+    from bot.web.console.tickets import TicketPages
+
+    tickets = attach_tickets(helpdesk, desk)
+    if slack_desk is not None:  # SLA alerts also go to the Slack agents' channel
+        from bot.ticket_alerts import SlackSlaNotifier
+
+        tickets.notifiers.append(SlackSlaNotifier(slack_desk.slack.client, slack_desk.channel_id))
+    # --- end tickets ---
+    if slack_desk is not None and helpdesk.watcher is not None:  # rejected KB edits (issue 8)
+        from bot.kb_notices import SlackKbNotifier
+
+        helpdesk.watcher.notifiers.append(
+            SlackKbNotifier(slack_desk.slack.client, slack_desk.channel_id)
+        )
+    console = None
+    if settings.handoff.console.enabled:
+        key = secrets.console_secret_key
+        console = Console.from_settings(
+            desk, settings.handoff.console, secret_key=key.get_secret_value() if key else None
+        )
+        console.extra_routes += admin_console_routes(settings, helpdesk, console)  # issue 8
+        console.extra_routes += TicketPages(console.sessions, tickets).routes()  # tickets
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Any) -> Any:
         # Serve /healthz (503) while the NLU server loads; ready flips when it answers.
         starting = asyncio.create_task(helpdesk.start(progress=_stderr))
+        sweeping = asyncio.create_task(run_sweeper(desk), name="handoff-timeouts")
+        ticket_sweep = asyncio.create_task(  # tickets: SLAs and closing (issue 6)
+            run_ticket_sweeper(tickets, every_s=settings.tickets.sweep_every_s), name="tickets"
+        )
+        mirroring = (  # Slack agent desk (issue 5)
+            asyncio.create_task(slack_desk.run(), name="slack-desk") if slack_desk else None
+        )
         try:
             yield
         finally:
+            if slack_desk is not None and mirroring is not None:  # Slack agent desk (issue 5)
+                mirroring.cancel()
+                await slack_desk.stop()
+            sweeping.cancel()
+            ticket_sweep.cancel()  # tickets (issue 6)
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await starting
             await helpdesk.stop()
 
     app = create_web_app(
-        engine=helpdesk.engine, webchat=webchat, readiness=helpdesk.readiness, lifespan=lifespan
+        engine=helpdesk.engine,
+        webchat=webchat,
+        readiness=helpdesk.readiness,
+        lifespan=lifespan,
+        routes=[*web_routes(channels), *admin_routes(settings, helpdesk)],  # admin: /metrics
+        console=console,
     )
+    # tickets REST API at /api/v1 (issue 6), with the numbers (issue 8)
+    TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)
     config = uvicorn.Config(
         app, host=settings.web.host, port=settings.web.port, log_level=settings.log_level.lower()
     )
     _stderr(f"web chat: http://{settings.web.host}:{settings.web.port}/")
+    if console is not None:
+        _stderr(f"agent console: http://{settings.web.host}:{settings.web.port}/console/")
     await uvicorn.Server(config).serve()
     return 0
 
@@ -234,8 +353,31 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--languages", default="en", help="comma-separated language codes")
     add.add_argument("--max-chats", type=int, default=3)
     add.add_argument("--role", choices=["agent", "admin"], default="agent")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (else $HELPDESK_AGENT_PASSWORD, "
+        "else a prompt)",
+    )
+    add.add_argument("--slack-user", help="the agent's Slack user id (U…) for the Slack desk")
+    # --- Slack agent desk (issue 5) ---
+    slack = agent_commands.add_parser("slack", help="map an agent to their Slack user id")
+    slack.add_argument("name")
+    slack.add_argument("slack_user", nargs="?", help="Slack user id, e.g. U0123ABCD")
+    slack.add_argument("--clear", action="store_true", help="unmap the agent's Slack user")
+    # --- end Slack agent desk ---
+    password = agent_commands.add_parser("password", help="set an agent's console password")
+    password.add_argument("name")
+    password.add_argument("--password-stdin", action="store_true")
     agent_commands.add_parser("list", help="list agents")
 
+    # --- tickets API tokens (issue 6) ---
+    token = commands.add_parser("token", help="manage REST API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_commands.add_parser("add", help="create a token (printed once)").add_argument("name")
+    token_commands.add_parser("revoke", help="revoke a token").add_argument("name")
+    token_commands.add_parser("list", help="list tokens (never the tokens themselves)")
+    # --- end tickets ---
     db = commands.add_parser("db", help="database tools")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations")
@@ -251,8 +393,19 @@ def _command(args: argparse.Namespace) -> Command:
         "nlu": cmd_nlu_eval,
         "agent": cmd_agent,
         "db": cmd_db_upgrade,
+        "token": cmd_token,  # tickets API (issue 6)
     }
     return table[args.command]
+
+
+# HTTP client libraries log every request URL at INFO, and some URLs carry credentials
+# (Rasa's ``?token=``, the Telegram bot token in the Bot API path): never let them reach a log.
+NOISY_CLIENT_LOGGERS = ("httpx", "httpcore", "telegram.ext", "slack_sdk", "slack_bolt", "aiohttp")
+
+
+def quiet_http_client_logs() -> None:
+    for name in NOISY_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quiet_http_client_logs()
     try:
         return asyncio.run(_command(args)(args, settings, secrets))
     except KeyboardInterrupt:
@@ -274,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         from bot.knowledge import KnowledgeBaseInvalid
         from bot.training import TrainingError
 
+        if isinstance(exc, ConfigError):  # e.g. a channel's settings checked at start-up
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, KnowledgeBaseInvalid | TrainingError):
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -11,29 +11,55 @@ conversation are processed one at a time, in order; conversations run concurrent
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from bot.channels import ChannelRegistry, ChannelSendError, RecipientOffline
-from bot.handoff import HUMAN_STATES
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels import (
+    ChannelRegistry,
+)
+from bot.dialogue import continue_dialogue, takes
+from bot.frustration import Signs, is_frustrated, signs
+from bot.handoff import HUMAN_STATES, HandoffDesk, HandoffReason, State, move, queue_for_human
 from bot.i18n import Catalogue
 from bot.intents import FALLBACK, TurnContext, handler_for
+from bot.intents.helpful import parse_vote
 from bot.knowledge import LiveKnowledgeBase
-from bot.language import detect_language
-from bot.messages import Button, InboundMessage, OutboundMessage
-from bot.nlu import OUT_OF_SCOPE, NluClient, NluError, ParseResult, parse_command
+from bot.language import LanguageGuess, detect_language
+from bot.locks import KeyedLocks
+from bot.messages import InboundMessage, OutboundMessage
+from bot.nlu import (
+    IntentScore,
+    NluClient,
+    NluError,
+    ParseResult,
+    parse_command,
+)
+from bot.outbox import Outbox
 from bot.storage.database import Database
+from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import Conversation, Delivery, Message
 from bot.storage.repositories import ConversationRepository, MessageRepository
+from bot.turn import Turn, Understanding, decide
 
 log = logging.getLogger(__name__)
 
-MAX_SEND_ATTEMPTS = 8
+# Button payloads of the CSAT question the desk asks after resolving (bot/desk.py).
+CSAT_PAYLOAD = re.compile(r"^/csat ([1-5])$")
+# Frustration looks at the customer's latest messages (bot/frustration.py).
+FRUSTRATION_WINDOW = 3
+
+__all__ = ["Engine", "EngineOptions", "KeyedLocks", "Turn", "Understanding", "decide"]
 
 DeskListener = Callable[[Conversation, Message], Awaitable[None]]
+# Runs before the intent handler with the intent the bot would act on (None: unsure);
+# returns replies to take the turn, or None to let it pass (tickets' follow-ups, issue 6).
+Interceptor = Callable[
+    [InboundMessage, TurnContext, str | None], Awaitable[list[OutboundMessage] | None]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,45 +69,10 @@ class EngineOptions:
     languages: tuple[str, ...]
     answer_threshold: float
     low_confidence_turns: int
-
-
-class KeyedLocks:
-    """One asyncio lock per conversation, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-
-def decide(
-    result: ParseResult | None, *, threshold: float, known_faq: Callable[[str], bool]
-) -> str | None:
-    """The intent the bot acts on, or ``None`` when it is not confident enough to act."""
-    if result is None or result.intent is None:
-        return None
-    if result.from_command:
-        return result.intent
-    if result.intent == OUT_OF_SCOPE or result.confidence < threshold:
-        return None
-    if result.faq_id is not None and not known_faq(result.faq_id):
-        return None
-    return result.intent
+    frustration: bool = True
+    """Hand over when the customer is repeatedly angry (bot/frustration.py)."""
+    # Admin (issue 8): "was this helpful?" buttons under FAQ answers.
+    ask_helpful: bool = False
 
 
 class Engine:
@@ -102,7 +93,42 @@ class Engine:
         self.channels = channels
         self.options = options
         self.desk_listeners: list[DeskListener] = []
+        self.interceptors: list[Interceptor] = []
+        self.desk: HandoffDesk | None = None
         self._locks = KeyedLocks()
+        self.outbox = Outbox(db=db, channels=channels, hold=self._locks.hold)
+
+    async def store_outbound(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        replies: Sequence[OutboundMessage],
+        *,
+        language: str | None,
+        agent_id: int | None = None,
+    ) -> list[int]:
+        """Put messages for the customer in the outbox, in the caller's transaction."""
+        return await self.outbox.store_outbound(
+            session, conversation, replies, language=language, agent_id=agent_id
+        )
+
+    async def deliver(self, row_ids: Sequence[int]) -> int:
+        """Send outbox rows stored by :meth:`store_outbound` once their transaction committed.
+
+        This is how an agent's message reaches the customer, on whatever channel the
+        conversation is on; returns how many went out now (the rest stay for the retry).
+        """
+        return await self.outbox.deliver(row_ids)
+
+    async def flush_outbox(
+        self, *, channel: str | None = None, conversation_key: str | None = None
+    ) -> int:
+        """Send replies that are stored but not yet delivered; returns how many went out."""
+        return await self.outbox.flush(channel=channel, conversation_key=conversation_key)
+
+    def attach_desk(self, desk: HandoffDesk) -> None:
+        """Let the agent desk admit queued chats and hear customer messages while it has them."""
+        self.desk = desk
 
     async def receive(
         self, inbound: InboundMessage, *, on_stored: Callable[[], Awaitable[None]] | None = None
@@ -119,7 +145,19 @@ class Engine:
             if message_id is None:
                 log.info("duplicate %s message %s dropped", inbound.channel, inbound.message_id)
                 return []
-            return await self._process(inbound, message_id)
+            turn = await self._process(inbound, message_id)
+        # Outside the lock: the desk may write to other conversations (queue positions).
+        await self._after_turn(turn)
+        return turn.replies
+
+    async def _after_turn(self, turn: Turn) -> None:
+        if self.desk is not None and turn.conversation_id is not None:
+            try:
+                await self.desk.turn_finished(
+                    turn.conversation_id, state_changed=turn.state_changed
+                )
+            except Exception:  # the customer's turn is done; the desk catches up later
+                log.exception("desk update after a turn failed")
 
     async def _store_inbound(self, inbound: InboundMessage) -> int | None:
         async with self.db.transaction() as session:
@@ -138,97 +176,212 @@ class Engine:
             if stored is None:
                 return None
             await session.flush()
+            for item in inbound.attachments:
+                await MessageRepository(session).add_attachment(
+                    message=stored,
+                    kind=item.kind,
+                    platform_file_id=item.file_id,
+                    file_name=item.file_name,
+                    mime_type=item.mime_type,
+                    size_bytes=item.size,
+                    details=item.details,
+                )
+            # Someone who writes to us can be written to again (they unblocked the bot).
+            await ConversationRepository(session).set_unreachable(conversation, reason=None)
             return stored.id
 
-    async def _process(self, inbound: InboundMessage, message_id: int) -> list[OutboundMessage]:
+    async def _process(self, inbound: InboundMessage, message_id: int) -> Turn:
+        csat = CSAT_PAYLOAD.match(inbound.payload or "") is not None
         async with self.db.transaction() as session:
             message = await MessageRepository(session).get(message_id)
             assert message is not None
             conversation = await ConversationRepository(session).get(message.conversation_id)
             assert conversation is not None
-            if conversation.state in HUMAN_STATES:
+            returned = conversation.state == State.RESOLVED and not csat
+            if returned:
+                # A resolved chat the customer writes to again is the bot's again.
+                await move(
+                    session,
+                    conversation,
+                    to=State.BOT,
+                    reason=HandoffReason.CUSTOMER_RETURNED,
+                    actor="customer",
+                )
+            gated = conversation.state in HUMAN_STATES
+            if gated:
                 message.delivery = Delivery.PROCESSED
                 message.sender = "customer"
-                gated = True
-            else:
-                gated = False
+                # No NLU while a human has the chat, but the agent sees the language.
+                guess = self._language(inbound, conversation.language)
+                message.language = guess.language
+                conversation.language = guess.language
             previous_language = conversation.language
+            state_before = conversation.state
+            # An open dialogue reads the next message itself: no NLU for it (issue 6).
+            in_dialogue = (
+                not gated
+                and takes(inbound)
+                and await DialogueRepository(session).get(conversation.id) is not None
+            )
         if gated:
             await self._relay_to_desk(conversation, message)
-            return []
+            return Turn([], conversation.id, state_changed=returned)
 
-        guess = detect_language(
-            inbound.text,
-            previous=previous_language,
-            hint=inbound.language_hint,
-            supported=list(self.options.languages),
-            default=self.options.default_language,
-        )
-        reply_language = (
-            guess.language if self.catalogue.has(guess.language) else self.options.default_language
-        )
-        result, nlu_error = await self._understand(inbound)
-
-        kb = self.kb.current
+        understood = await self._understand_turn(inbound, previous_language, read=not in_dialogue)
         async with self.db.transaction() as session:
-            messages = MessageRepository(session)
-            message = await messages.get(message_id)
+            message = await MessageRepository(session).get(message_id)
+            # Locked until this turn commits: an agent claiming the chat meanwhile waits
+            # for the turn, and a claim that got in while the NLU was parsing is seen here.
             conversation = (
-                await ConversationRepository(session).get(message.conversation_id)
+                await ConversationRepository(session).get_for_update(message.conversation_id)
                 if message
                 else None
             )
             assert message is not None and conversation is not None
-            ctx = TurnContext(
-                session=session,
-                conversation=conversation,
-                message=message,
-                nlu=result,
-                language=reply_language,
-                kb=kb,
-                catalogue=self.catalogue,
-                brand=self.options.brand,
-                default_language=self.options.default_language,
-                low_confidence_turns=self.options.low_confidence_turns,
-            )
-            if nlu_error is not None:
-                replies = [ctx.say("nlu_unavailable")]
-            else:
-                intent = decide(
-                    result,
-                    threshold=self.options.answer_threshold,
-                    known_faq=lambda faq_id: kb.get(faq_id) is not None,
+            taken_over = conversation.state in HUMAN_STATES
+            replies: list[OutboundMessage] = []
+            outbox_ids: list[int] = []
+            if not taken_over:
+                replies = await self._replies(session, inbound, message, conversation, understood)
+                if (
+                    self.desk is not None
+                    and conversation.state == State.QUEUED
+                    and state_before != State.QUEUED
+                ):
+                    replies = await self.desk.admit(
+                        session, conversation, replies=replies, language=understood.reply_language
+                    )
+                outbox_ids = await self.store_outbound(
+                    session, conversation, replies, language=understood.reply_language
                 )
-                handler = handler_for(intent)
-                if handler is not FALLBACK:
-                    conversation.low_confidence_streak = 0
-                replies = await handler(inbound, ctx)
             message.delivery = Delivery.PROCESSED
-            message.language = guess.language
-            message.intent = result.intent if result else None
-            message.confidence = result.confidence if result else None
-            message.nlu = {
-                **(result.as_json() if result else {}),
-                "language_source": guess.source,
-                **({"error": nlu_error} if nlu_error else {}),
-            }
-            conversation.language = guess.language
-            outbox = [
-                await messages.add_outbound(
-                    conversation=conversation,
-                    text=reply.text,
-                    buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons],
-                    sender=reply.sender,
-                    language=reply_language,
-                )
-                for reply in replies
-            ]
-            outbox_ids = [row.id for row in outbox]
+            understood.record(message, conversation)
+            state_changed = returned or conversation.state != state_before
+        if taken_over:
+            await self._relay_to_desk(conversation, message)
+            return Turn([], conversation.id)
         for row_id, reply in zip(outbox_ids, replies, strict=True):
-            await self._deliver(row_id, inbound.channel, inbound.conversation_key, reply)
-        return replies
+            await self.outbox.send(row_id, inbound.channel, inbound.conversation_key, reply)
+        return Turn(replies, conversation.id, state_changed)
+
+    def _language(self, inbound: InboundMessage, previous: str | None) -> LanguageGuess:
+        return detect_language(
+            inbound.text,
+            previous=previous,
+            hint=inbound.language_hint,
+            supported=list(self.options.languages),
+            default=self.options.default_language,
+        )
+
+    async def _understand_turn(
+        self, inbound: InboundMessage, previous_language: str | None, *, read: bool = True
+    ) -> Understanding:
+        """Language, NLU and frustration signs: everything read before the handler runs.
+
+        ``read=False``: an open dialogue takes the message, so the NLU is not asked.
+        """
+        guess = self._language(inbound, previous_language)
+        reply_language = (
+            guess.language if self.catalogue.has(guess.language) else self.options.default_language
+        )
+        # A photo, sticker or location without a caption: nothing for the NLU to read.
+        content_only = not inbound.text.strip()
+        skip = content_only or not read
+        result, nlu_error = (None, None) if skip else await self._understand(inbound)
+        negative = None if content_only or _is_command(inbound) else signs(inbound.text)
+        return Understanding(guess, reply_language, result, nlu_error, negative, content_only)
+
+    async def _replies(
+        self,
+        session: AsyncSession,
+        inbound: InboundMessage,
+        message: Message,
+        conversation: Conversation,
+        understood: Understanding,
+    ) -> list[OutboundMessage]:
+        """The bot's answer: one intent handler, or a handoff when the customer is frustrated."""
+        kb = self.kb.current
+        ctx = TurnContext(
+            session=session,
+            conversation=conversation,
+            message=message,
+            nlu=understood.result,
+            language=understood.reply_language,
+            kb=kb,
+            catalogue=self.catalogue,
+            brand=self.options.brand,
+            default_language=self.options.default_language,
+            low_confidence_turns=self.options.low_confidence_turns,
+            ask_helpful=self.options.ask_helpful,  # admin (issue 8)
+        )
+        if understood.content_only:
+            return [ctx.say("unsupported_content")]
+        # --- dialogues and ticket follow-ups (issue 6) ---
+        taken = await self._intercept(inbound, ctx, understood)
+        if taken is not None:
+            return taken
+        # --- end ---
+        negative = understood.negative
+        if negative is not None and await self._frustrated(session, message, negative):
+            conversation.low_confidence_streak = 0
+            await queue_for_human(session, conversation, reason=HandoffReason.FRUSTRATION)
+            return [ctx.say("handoff_frustration")]
+        if understood.nlu_error is not None:
+            return [ctx.say("nlu_unavailable")]
+        intent = decide(
+            understood.result,
+            threshold=self.options.answer_threshold,
+            known_faq=lambda faq_id: kb.get(faq_id) is not None,
+        )
+        handler = handler_for(intent)
+        if handler is not FALLBACK:
+            conversation.low_confidence_streak = 0
+        return await handler(inbound, ctx)
+
+    async def _intercept(
+        self, inbound: InboundMessage, ctx: TurnContext, understood: Understanding
+    ) -> list[OutboundMessage] | None:
+        """An open dialogue, then the interceptors, may take the turn before the handler."""
+        replies = await continue_dialogue(inbound, ctx)
+        if replies is not None or understood.nlu_error is not None:
+            return replies
+        intent = decide(
+            understood.result,
+            threshold=self.options.answer_threshold,
+            known_faq=lambda faq_id: ctx.kb.get(faq_id) is not None,
+        )
+        for interceptor in self.interceptors:
+            replies = await interceptor(inbound, ctx, intent)
+            if replies is not None:
+                return replies
+        return None
+
+    async def _frustrated(self, session: AsyncSession, message: Message, latest: Signs) -> bool:
+        enabled = self.desk.detects_frustration if self.desk else self.options.frustration
+        if not enabled or not latest.negative:
+            return False
+        earlier = await MessageRepository(session).recent_inbound(
+            message.conversation_id, limit=FRUSTRATION_WINDOW
+        )
+        flags = [bool((m.nlu or {}).get("negative")) for m in earlier if m.id != message.id]
+        return is_frustrated(latest, flags, window=FRUSTRATION_WINDOW)
 
     async def _understand(self, inbound: InboundMessage) -> tuple[ParseResult | None, str | None]:
+        csat = CSAT_PAYLOAD.match(inbound.payload or "")
+        if csat is not None:
+            score = csat.group(1)
+            return ParseResult(
+                text=inbound.text,
+                intent="csat",
+                confidence=1.0,
+                ranking=(IntentScore("csat", 1.0),),
+                entities=({"entity": "score", "value": score},),
+                from_command=True,
+            ), None
+        # Admin (issue 8): a "was this helpful?" button press skips the model.
+        vote = parse_vote(inbound.payload)
+        if vote is not None:
+            return vote, None
         command = parse_command(inbound.payload or inbound.text)
         if command is not None:
             return command, None
@@ -240,71 +393,14 @@ class Engine:
             return None, str(exc)
 
     async def _relay_to_desk(self, conversation: Conversation, message: Message) -> None:
-        for listener in self.desk_listeners:
+        listeners = list(self.desk_listeners)
+        if self.desk is not None:
+            listeners.append(self.desk.customer_message)
+        for listener in listeners:
             try:
                 await listener(conversation, message)
             except Exception:  # one broken listener must not cost the customer's message
                 log.exception("desk listener failed")
-
-    async def _deliver(
-        self, row_id: int, channel_name: str, conversation_key: str, reply: OutboundMessage
-    ) -> bool:
-        channel = self.channels.get(channel_name)
-        if channel is None:
-            log.warning(
-                "no channel '%s' running; reply %d stays in the outbox", channel_name, row_id
-            )
-            return False
-        try:
-            platform_id = await channel.send(conversation_key, reply)
-        except RecipientOffline:
-            return False
-        except ChannelSendError as exc:
-            await self._record_failure(row_id, str(exc), permanent=exc.permanent)
-            return False
-        except Exception as exc:  # a platform outage: keep the reply for the retry loop
-            log.warning("sending reply %d on %s failed: %s", row_id, channel_name, exc)
-            await self._record_failure(row_id, f"{type(exc).__name__}: {exc}", permanent=False)
-            return False
-        async with self.db.transaction() as session:
-            await MessageRepository(session).mark_sent(row_id, platform_message_id=platform_id)
-        return True
-
-    async def _record_failure(self, row_id: int, error: str, *, permanent: bool) -> None:
-        async with self.db.transaction() as session:
-            messages = MessageRepository(session)
-            row = await messages.get(row_id)
-            give_up = permanent or (row is not None and row.attempts + 1 >= MAX_SEND_ATTEMPTS)
-            await messages.mark_attempt_failed(row_id, error=error, give_up=give_up)
-        if give_up:
-            log.error("reply %d given up after error: %s", row_id, error)
-
-    async def flush_outbox(
-        self, *, channel: str | None = None, conversation_key: str | None = None
-    ) -> int:
-        """Send replies that are stored but not yet delivered; returns how many went out."""
-        async with self.db.transaction() as session:
-            conversation_id = None
-            if channel is not None and conversation_key is not None:
-                conversation = await ConversationRepository(session).find(
-                    channel=channel, conversation_key=conversation_key
-                )
-                if conversation is None:
-                    return 0
-                conversation_id = conversation.id
-            rows = await MessageRepository(session).pending_outbound(
-                channel=channel, conversation_id=conversation_id
-            )
-            work = []
-            for row in rows:
-                owner = await ConversationRepository(session).get(row.conversation_id)
-                if owner is not None:
-                    work.append((row.id, row.channel, owner.conversation_key, _as_outbound(row)))
-        sent = 0
-        for row_id, channel_name, key, reply in work:
-            async with self._locks.hold((channel_name, key)):
-                sent += await self._deliver(row_id, channel_name, key, reply)
-        return sent
 
     async def recover(self) -> int:
         """Finish messages stored before a crash but never answered; then flush the outbox."""
@@ -317,7 +413,8 @@ class Engine:
                     pending.append((row.id, _as_inbound(row, conversation)))
         for row_id, inbound in pending:
             async with self._locks.hold((inbound.channel, inbound.conversation_key)):
-                await self._process(inbound, row_id)
+                turn = await self._process(inbound, row_id)
+            await self._after_turn(turn)
         await self.flush_outbox()
         return len(pending)
 
@@ -331,9 +428,8 @@ class Engine:
             return list(await MessageRepository(session).transcript(conversation.id))
 
 
-def _as_outbound(row: Message) -> OutboundMessage:
-    buttons = tuple(Button(b["title"], b["payload"]) for b in row.buttons or [])
-    return OutboundMessage(row.text, buttons=buttons, sender=row.sender)
+def _is_command(inbound: InboundMessage) -> bool:
+    return inbound.payload is not None or inbound.text.lstrip().startswith("/")
 
 
 def _as_inbound(row: Message, conversation: Conversation) -> InboundMessage:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.engine import decide
+from bot.decision import Thresholds, decide
 from bot.knowledge import KnowledgeBase
 from bot.language import detect_language
-from bot.nlu import OUT_OF_SCOPE, NluClient
+from bot.nlu import OUT_OF_SCOPE, NluClient, ParseResult
 
 
 class EvalFileError(Exception):
@@ -39,6 +40,11 @@ class Prediction:
     confidence: float
     language: str
     latency_ms: float
+    best: str | None = None
+    """The model's top intent, answered or not."""
+    reason: str = ""
+    """Why the bot would (not) answer: see bot/decision.py."""
+    similarity: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +53,9 @@ class Prediction:
             "got": self.got,
             "confidence": round(self.confidence, 4),
             "language": self.language,
+            "best": self.best,
+            "reason": self.reason,
+            **({"similarity": round(self.similarity, 4)} if self.similarity is not None else {}),
         }
 
 
@@ -65,21 +74,38 @@ def load_cases(path: Path) -> list[TestCase]:
     return cases
 
 
-async def predict(
-    nlu: NluClient,
-    cases: list[TestCase],
-    *,
-    kb: KnowledgeBase,
-    threshold: float,
-    languages: list[str],
-    default_language: str,
-) -> list[Prediction]:
-    predictions: list[Prediction] = []
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One test line and what the NLU said about it."""
+
+    case: TestCase
+    result: ParseResult
+    latency_ms: float
+
+
+async def parse_cases(nlu: NluClient, cases: list[TestCase]) -> list[Parsed]:
+    """Parse every line, one at a time (so the latencies are those of a quiet server)."""
+    parsed: list[Parsed] = []
     for case in cases:
         started = time.perf_counter()
         result = await nlu.parse(case.text)
-        latency = (time.perf_counter() - started) * 1000
-        intent = decide(result, threshold=threshold, known_faq=lambda i: kb.get(i) is not None)
+        parsed.append(Parsed(case, result, (time.perf_counter() - started) * 1000))
+    return parsed
+
+
+def judge(
+    parsed: list[Parsed],
+    *,
+    thresholds: Thresholds,
+    known_faq: Callable[[str], bool],
+    languages: list[str],
+    default_language: str,
+) -> list[Prediction]:
+    """What the bot would do with each parsed line at this operating point."""
+    predictions: list[Prediction] = []
+    for item in parsed:
+        case, result = item.case, item.result
+        decision = decide(result, thresholds=thresholds, known_faq=known_faq)
         language = (
             case.language
             or detect_language(
@@ -90,13 +116,39 @@ async def predict(
             Prediction(
                 text=case.text,
                 expect=case.expect,
-                got=intent or OUT_OF_SCOPE,
+                got=decision.intent if decision.answers and decision.intent else OUT_OF_SCOPE,
                 confidence=result.confidence,
                 language=language,
-                latency_ms=latency,
+                latency_ms=item.latency_ms,
+                best=result.intent,
+                reason=decision.reason,
+                similarity=result.similarity,
             )
         )
     return predictions
+
+
+async def predict(
+    nlu: NluClient,
+    cases: list[TestCase],
+    *,
+    kb: KnowledgeBase,
+    threshold: float | None = None,
+    languages: list[str],
+    default_language: str,
+    thresholds: Thresholds | None = None,
+) -> list[Prediction]:
+    """Parse and judge every line; ``thresholds`` wins over the older ``threshold``."""
+    if thresholds is None:
+        thresholds = Thresholds(confidence=threshold if threshold is not None else 0.55)
+    parsed = await parse_cases(nlu, cases)
+    return judge(
+        parsed,
+        thresholds=thresholds,
+        known_faq=lambda faq_id: kb.get(faq_id) is not None,
+        languages=languages,
+        default_language=default_language,
+    )
 
 
 def _ratio(hits: int, total: int) -> float | None:

@@ -15,13 +15,30 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """Non-text content in a customer message: a photo, a document, a voice note, a location.
+
+    ``file_id`` is the platform's reference to fetch the file later; the bytes are not kept.
+    ``details`` holds what does not fit the other fields (a location's coordinates).
+    """
+
+    kind: str
+    file_id: str | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
     """One customer message, platform-independent.
 
     ``conversation_key`` identifies the conversation within the channel (a Telegram
     chat id, a Slack channel+thread, a web chat session); ``message_id`` is the
     platform's id, used to drop redeliveries. ``payload`` is set when the customer
-    pressed a button (then ``text`` is the button's title).
+    pressed a button (then ``text`` is the button's title). ``attachments`` carries
+    non-text content; ``text`` is then its caption, or empty.
     """
 
     channel: str
@@ -32,6 +49,7 @@ class InboundMessage:
     user_name: str | None = None
     language_hint: str | None = None
     payload: str | None = None
+    attachments: tuple[Attachment, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -58,6 +58,9 @@ class ParseResult:
     ranking: tuple[IntentScore, ...] = ()
     entities: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     from_command: bool = False
+    similarity: float | None = None
+    """Cosine similarity of the message to the nearest training example of ``intent``,
+    when the model reports it (bot/nlu_components); ``None`` for stock pipelines."""
 
     @property
     def faq_id(self) -> str | None:
@@ -78,6 +81,7 @@ class ParseResult:
                 {"name": s.name, "confidence": round(s.confidence, 4)} for s in self.ranking
             ],
             "command": self.from_command,
+            **({"similarity": round(self.similarity, 4)} if self.similarity is not None else {}),
         }
 
 
@@ -172,7 +176,20 @@ def _to_result(text: str, data: dict[str, Any]) -> ParseResult:
         confidence=float(intent.get("confidence") or 0.0),
         ranking=ranking,
         entities=tuple(data.get("entities") or ()),
+        similarity=_similarity(data),
     )
+
+
+SIGNALS_KEY = "helpdesk_signals"
+"""Where our Rasa classifier puts its extra signals in the parse response."""
+
+
+def _similarity(data: dict[str, Any]) -> float | None:
+    signals = data.get(SIGNALS_KEY)
+    if not isinstance(signals, dict):
+        return None
+    value = signals.get("similarity")
+    return float(value) if isinstance(value, int | float) else None
 
 
 _COMMAND = re.compile(r"^/(?P<name>[a-z_]+)(?:@\w+)?(?:\s+(?P<arg>.*))?$", re.DOTALL)

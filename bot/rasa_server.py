@@ -38,8 +38,9 @@ class RasaSupervisor:
         self.rasa = rasa_executable(rasa_venv)
         self.model = model
         self.port = port or free_port()
-        # A per-run token: nothing else on the machine can query or swap our model.
-        self.token = secrets.token_urlsafe(24)
+        # A per-run token: nothing else on the machine can query or swap our model. Hex, so
+        # it never starts with "-" (Rasa's argument parser would read that as an option).
+        self.token = secrets.token_hex(24)
         self.log_file = log_file
         self.restarts = 0
         self._process: asyncio.subprocess.Process | None = None
@@ -69,8 +70,7 @@ class RasaSupervisor:
                 str(self.rasa),
                 "run",
                 "--enable-api",
-                "--auth-token",
-                self.token,
+                f"--auth-token={self.token}",
                 "--interface",
                 "127.0.0.1",
                 "--port",

@@ -9,12 +9,23 @@ they are read from their own environment variables (``TELEGRAM_BOT_TOKEN``,
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.business_hours import BusinessHours
 
 CONFIG_ENV = "HELPDESK_CONFIG"
 DEFAULT_CONFIG = Path("config.yml")
@@ -68,6 +79,12 @@ class NluSettings(_Section):
     timeout_s: float = Field(default=5.0, gt=0)
     startup_timeout_s: float = Field(default=180.0, gt=0)
     answer_threshold: float = Field(default=0.55, ge=0, le=1)
+    """Below this confidence the bot does not answer on its own (bot/decision.py)."""
+    margin_threshold: float = Field(default=0.0, ge=0, le=1)
+    """The top intent must lead the runner-up by this much; 0: no check."""
+    similarity_threshold: float = Field(default=0.0, ge=0, le=1)
+    """The message must be this close (cosine) to a training example of the top intent,
+    when the model reports it (the sentence-embedding classifier); 0: no check."""
     low_confidence_turns: int = Field(default=2, ge=1)
     pipeline: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -76,8 +93,143 @@ class WebchatSettings(_Section):
     enabled: bool = True
 
 
+class TelegramSettings(_Section):
+    """Telegram runs when ``TELEGRAM_BOT_TOKEN`` is set (and ``enabled`` is not false)."""
+
+    enabled: bool = True
+    mode: Literal["polling", "webhook"] = "polling"
+    base_url: str = "https://api.telegram.org/bot"
+    """The Bot API root, token appended (python-telegram-bot's ``base_url``); point it at
+    a local Bot API server to self-host, or at a fake one in tests."""
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    webhook_url: str | None = None
+    """Public HTTPS URL Telegram posts updates to (webhook mode); its path is served here."""
+    webhook_path: str = "/telegram/webhook"
+    group_replies: Literal["mentioned", "all"] = "mentioned"
+    """In group chats: answer only when mentioned or replied to, or every message."""
+    poll_timeout_s: int = Field(default=30, ge=0, le=50)
+    concurrent_updates: int = Field(default=64, ge=1, le=256)
+    """Updates processed at once (different chats in parallel; one chat stays in order)."""
+
+
+class SlackSettings(_Section):
+    """Slack runs when ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` are set."""
+
+    enabled: bool = True
+    mode: Literal["http", "socket"] = "http"
+    """``http``: events POSTed to ``events_path``; ``socket``: Socket Mode (``SLACK_APP_TOKEN``)."""
+    base_url: str = "https://slack.com/api/"
+    events_path: str = "/slack/events"
+
+
 class ChannelsSettings(_Section):
     webchat: WebchatSettings = Field(default_factory=WebchatSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+
+
+class BusinessHoursSettings(_Section):
+    """When agents work; see :mod:`bot.business_hours`. An empty ``weekly``: always open."""
+
+    timezone: str = "UTC"
+    weekly: dict[str, str] = Field(default_factory=dict)
+    closed_on: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> BusinessHoursSettings:
+        self.schedule()  # raises BusinessHoursError (a ValueError) naming the bad key
+        return self
+
+    def schedule(self) -> BusinessHours:
+        return BusinessHours.parse(
+            timezone=self.timezone, weekly=self.weekly, closed_on=self.closed_on
+        )
+
+
+class ConsoleSettings(_Section):
+    """The web agent console at ``/console`` (served by ``helpdesk run``)."""
+
+    enabled: bool = True
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    secure_cookies: bool | None = None
+    """``Secure`` session cookies; unset: only when the request came over HTTPS."""
+
+
+class HandoffSettings(_Section):
+    business_hours: BusinessHoursSettings = Field(default_factory=BusinessHoursSettings)
+    queue_timeout_s: float = Field(default=900, gt=0)
+    """A queued chat nobody claims within this time becomes a ticket."""
+    require_online_agent: bool = True
+    """With nobody online (in hours), a ticket is opened at once instead of queueing."""
+    presence_timeout_s: float = Field(default=90, gt=0)
+    """An agent counts as online while their console has been heard from this recently."""
+    position_step: int = Field(default=3, ge=1)
+    """Tell a queued customer their new position when it improved by this much (or is 1)."""
+    frustration: bool = True
+    """Hand over when the customer is repeatedly angry (see bot/frustration.py)."""
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    # --- Slack agent desk (issue 5) ---
+    slack_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,30}$")
+    """The agents' Slack channel id (C… or G…): each handoff becomes a thread there."""
+
+
+# --- tickets (issue 6) ---
+class SlaTargetSettings(_Section):
+    """Business hours to the first agent answer and to resolution."""
+
+    first_response_h: float = Field(gt=0)
+    resolution_h: float = Field(gt=0)
+
+
+Priority = Literal["low", "normal", "high", "urgent"]
+
+
+def _default_sla() -> dict[Priority, SlaTargetSettings]:
+    return {
+        "urgent": SlaTargetSettings(first_response_h=1, resolution_h=8),
+        "high": SlaTargetSettings(first_response_h=4, resolution_h=24),
+        "normal": SlaTargetSettings(first_response_h=8, resolution_h=40),
+        "low": SlaTargetSettings(first_response_h=24, resolution_h=80),
+    }
+
+
+class TicketsSettings(_Section):
+    """Ticket SLAs (measured in ``handoff.business_hours``), warnings and closing."""
+
+    sla: dict[Priority, SlaTargetSettings] = Field(default_factory=_default_sla)
+    warn_fraction: float = Field(default=0.8, gt=0, lt=1)
+    """Agents are warned when this fraction of a target has passed."""
+    close_after_h: float = Field(default=72, gt=0)
+    """A resolved ticket closes after this many (wall-clock) hours without a reply."""
+    sweep_every_s: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _normal_present(self) -> TicketsSettings:
+        if "normal" not in self.sla:
+            raise ValueError("tickets.sla needs at least a 'normal' priority")
+        return self
+
+
+# --- end tickets ---
+
+
+# --- admin (issue 8) ---
+class AdminSettings(_Section):
+    """Live knowledge-base edits, "was this helpful?" and the numbers (docs/admins.md)."""
+
+    watch_knowledge_base: bool = True
+    """``helpdesk run`` reloads edited FAQ files, and retrains when questions change."""
+    watch_interval_s: float = Field(default=0.5, gt=0, le=60)
+    helpful_buttons: bool = True
+    """Ask "was this helpful?" under FAQ answers (one vote per answer)."""
+    metrics: bool = True
+    """Serve Prometheus metrics at ``/metrics``."""
+    cluster_similarity: float | None = Field(default=None, gt=0, lt=1)
+    """Unanswered questions this similar (cosine) share a cluster in the report; unset:
+    the embedder's measured default (0.86 for multilingual-e5-small)."""
+
+
+# --- end admin ---
 
 
 class Secrets(BaseSettings):
@@ -94,6 +246,8 @@ class Secrets(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
     rasa_token: SecretStr | None = Field(default=None, alias="RASA_TOKEN")
     """Auth token of an external Rasa server (``nlu.url``)."""
+    console_secret_key: SecretStr | None = Field(default=None, alias="CONSOLE_SECRET_KEY")
+    """Signs agent console cookies; unset: a random key per process (logins end on restart)."""
 
 
 class Settings(BaseSettings):
@@ -107,6 +261,9 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     nlu: NluSettings = Field(default_factory=NluSettings)
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)  # issue 8
+    tickets: TicketsSettings = Field(default_factory=TicketsSettings)  # issue 6
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

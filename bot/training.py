@@ -8,11 +8,13 @@ and a model can never be served against data it was not trained on.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from bot.nlu import rasa_intent_name
 RASA_VERSION = "3.6.21"
 EXAMPLES_DIR = Path(__file__).parent / "intents" / "examples"
 COMPONENTS_DIR = Path(__file__).parent / "nlu_components"
+RASA_CACHE_DIR = Path("build") / "rasa-cache"  # relative to the working directory, like models/
 
 Progress = Callable[[str], None]
 
@@ -190,6 +193,9 @@ def rasa_environment() -> dict[str, str]:
             "PYTHONWARNINGS": "ignore",
             # Our graph components live in bot/nlu_components and are imported by Rasa.
             "PYTHONPATH": str(COMPONENTS_DIR.parent.parent),
+            # Rasa caches trained components in ./.rasa/cache by default: keep that
+            # (tens of MB of TensorFlow weights) out of the working tree and out of git.
+            "RASA_CACHE_DIRECTORY": str(RASA_CACHE_DIR.resolve()),
         }
     )
     return env
@@ -203,16 +209,32 @@ async def train(
     progress: Progress = print,
     force: bool = False,
 ) -> Path:
-    """Train unless a model for exactly these inputs exists; return the model file."""
+    """Train unless a model for exactly these inputs exists; return the model file.
+
+    Two processes asked for the same model (two test runs, ``helpdesk run`` beside
+    ``helpdesk train``) train it once: the second waits on a lock, then finds it.
+    """
     target = model_path(project, models_dir)
     if target.exists() and not force:
         progress(f"model up to date: {target}")
         return target
     rasa = rasa_executable(rasa_venv)
     models_dir.mkdir(parents=True, exist_ok=True)
-    scratch = models_dir / f".training-{project.model_name}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    with (models_dir / f".{project.model_name}.lock").open("w") as lock:
+        await asyncio.to_thread(fcntl.flock, lock.fileno(), fcntl.LOCK_EX)
+        try:
+            if target.exists() and not force:
+                progress(f"model up to date: {target}")
+                return target
+            return await _train_locked(project, target, rasa, progress)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+async def _train_locked(
+    project: CompiledProject, target: Path, rasa: Path, progress: Progress
+) -> Path:
+    scratch = Path(tempfile.mkdtemp(prefix=f".training-{project.model_name}-", dir=target.parent))
     progress(f"training {project.model_name} from {project.nlu_file} ...")
     process = await asyncio.create_subprocess_exec(
         str(rasa),

@@ -57,14 +57,39 @@ def test_a_bad_config_value_exits_with_the_key_named(tmp_path: Path) -> None:
     assert "web.port" in result.stderr
 
 
+def test_a_misconfigured_channel_stops_run_with_a_clear_error(tmp_path: Path) -> None:
+    # Slack in Socket Mode needs SLACK_APP_TOKEN: checked before anything starts.
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "s3cret",
+        "HELPDESK_CHANNELS__SLACK__MODE": "socket",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+    }
+    clean = {k: v for k, v in os.environ.items() if k != "SLACK_APP_TOKEN"}
+    result = subprocess.run(
+        [*HELPDESK, "run"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "SLACK_APP_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_db_upgrade_and_agents(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     assert run(["db", "upgrade"], env=env).returncode == 0
-    added = run(["agent", "add", "priya", "--languages", "gu,en", "--max-chats", "4"], env=env)
+    # No terminal on stdin: `agent add` must not wait for a password prompt.
+    added = run(
+        ["agent", "add", "priya", "--languages", "gu,en", "--max-chats", "4"], env=env, stdin=""
+    )
     assert added.returncode == 0, added.stderr
     listed = run(["agent", "list"], env=env)
     assert "priya\tagent\tgu,en\tmax 4" in listed.stdout
-    assert run(["agent", "add", "priya"], env=env).returncode == 1
+    assert run(["agent", "add", "priya"], env=env, stdin="").returncode == 1
 
 
 def _test_kb_env(tmp_path: Path) -> dict[str, str]:
@@ -107,11 +132,14 @@ def test_nlu_eval_writes_the_documented_report(tmp_path: Path, test_model: Path)
     )
     report = tmp_path / "report.json"
     result = run(
-        ["nlu", "eval", "--kb", str(TEST_KB), "--tests", str(tests), "--json", str(report)],
+        ["-v", "nlu", "eval", "--kb", str(TEST_KB), "--tests", str(tests), "--json", str(report)],
         env=_test_kb_env(tmp_path),
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    # Even at debug level, the Rasa auth token (a query parameter) never reaches the log.
+    assert "parse" in result.stderr or "rasa" in result.stderr.lower()
+    assert "token=" not in result.stderr + result.stdout
     data = json.loads(report.read_text(encoding="utf-8"))
     for key in (
         "n",

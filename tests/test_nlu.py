@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.nlu import NluResponseError, NluUnavailable, RasaClient, parse_command
 from bot.rasa_server import RasaSupervisor, free_port
 from bot.storage.database import Database
+from bot.storage.migrate import upgrade_async
 from bot.storage.models import Delivery, Direction, Message
 from tests.conftest import ROOT, make_engine
 from tests.support.fake_channel import FakeChannel
@@ -59,12 +60,14 @@ async def test_a_wrong_token_is_a_response_error(rasa: RasaSupervisor) -> None:
 
 
 @pytest.mark.rasa
-async def test_killed_rasa_loses_no_message_and_recovers(sqlite_url: str, test_model: Path) -> None:
-    # A server of its own: this test kills it.
+async def test_killed_rasa_loses_no_message_and_recovers(tmp_path: Path, test_model: Path) -> None:
+    # A server and a database of its own: this test kills the server.
     supervisor = RasaSupervisor(
         rasa_venv=ROOT / ".venv-rasa", model=test_model, log_file=ROOT / ".cache" / "rasa-kill.log"
     )
-    db = Database(sqlite_url)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'kill.db'}"
+    await upgrade_async(url)
+    db = Database(url)
     channel = FakeChannel()
     nlu = supervisor.client(timeout_s=5)
     engine = make_engine(db, nlu, channel)

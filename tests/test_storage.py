@@ -94,6 +94,44 @@ async def test_outbox_lifecycle(db: Database) -> None:
         assert sent is not None and sent.delivery == Delivery.SENT and sent.sent_at is not None
 
 
+async def test_only_inbound_platform_ids_are_deduplicated(db: Database) -> None:
+    # Platforms number messages per chat: two chats' replies may get the same id back.
+    first, second = await new_conversation(db, key="c1"), await new_conversation(db, key="c2")
+    async with db.transaction() as session:
+        messages = MessageRepository(session)
+        rows = []
+        for conversation_id in (first, second):
+            conversation = await ConversationRepository(session).get(conversation_id)
+            assert conversation is not None
+            rows.append(
+                await messages.add_outbound(
+                    conversation=conversation, text="hi", buttons=None, sender="bot", language="en"
+                )
+            )
+        row_ids = [row.id for row in rows]
+    for row_id in row_ids:
+        async with db.transaction() as session:
+            await MessageRepository(session).mark_sent(row_id, platform_message_id="42")
+    async with db.transaction() as session:
+        sent = [await MessageRepository(session).get(row_id) for row_id in row_ids]
+        assert all(m is not None and m.delivery == Delivery.SENT for m in sent)
+        conversation = await ConversationRepository(session).get(first)
+        assert conversation is not None
+        # The same id inbound is still a redelivery, dropped.
+        assert (
+            await MessageRepository(session).add_inbound(
+                conversation=conversation, text="x", payload=None, platform_message_id="42"
+            )
+            is not None
+        )
+        assert (
+            await MessageRepository(session).add_inbound(
+                conversation=conversation, text="x", payload=None, platform_message_id="42"
+            )
+            is None
+        )
+
+
 async def test_ticket_references_are_sequential_and_unique(db: Database) -> None:
     conversation_id = await new_conversation(db)
     async with db.transaction() as session:
@@ -138,6 +176,7 @@ async def test_state_transitions_are_recorded_and_checked(db: Database) -> None:
     async with db.transaction() as session:
         conversation = await ConversationRepository(session).get(conversation_id)
         assert conversation is not None
+        ann = await AgentRepository(session).add(name="ann", languages=["en"], max_chats=2)
         await move(
             session,
             conversation,
@@ -151,7 +190,9 @@ async def test_state_transitions_are_recorded_and_checked(db: Database) -> None:
             to=ConversationState.AGENT,
             reason=HandoffReason.AGENT_CLAIMED,
             actor="ann",
+            agent_id=ann.id,
         )
+        assert conversation.agent_id == ann.id
         with pytest.raises(HandoffError):
             await move(
                 session,

@@ -9,9 +9,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
+from starlette.routing import BaseRoute
+
 from bot.messages import InboundMessage, OutboundMessage
 
-OnMessage = Callable[[InboundMessage], Awaitable[None]]
+OnStored = Callable[[], Awaitable[None]]
+
+
+class OnMessage(Protocol):
+    """Where a channel hands each inbound message (``Engine.receive`` in the running bot).
+
+    ``on_stored`` is awaited once the message is committed: the moment a channel may
+    acknowledge it to the platform (a webhook's 200, a Socket Mode ack).
+    """
+
+    async def __call__(
+        self, inbound: InboundMessage, *, on_stored: OnStored | None = None
+    ) -> object: ...
 
 
 class ChannelSendError(Exception):
@@ -23,6 +37,17 @@ class ChannelSendError(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class RecipientUnreachable(ChannelSendError):
+    """The platform forbids writing to this person (they blocked the bot, left the chat).
+
+    The engine marks the customer unreachable on this channel and stops sending to them;
+    the history stays, and writing to the bot again makes them reachable.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
 
 
 class RecipientOffline(ChannelSendError):
@@ -43,6 +68,16 @@ class Channel(Protocol):
     async def send(self, conversation_key: str, message: OutboundMessage) -> str | None:
         """Deliver one message; return the platform's message id if it has one."""
         ...
+
+
+@runtime_checkable
+class WebhookChannel(Protocol):
+    """A channel that also receives over HTTP (a webhook, an events endpoint).
+
+    Its routes are mounted on the one ASGI app next to the web chat and the console.
+    """
+
+    def routes(self) -> list[BaseRoute]: ...
 
 
 class ChannelRegistry:

@@ -6,7 +6,17 @@ replies; it never sends anything and knows no transport.
 
 from __future__ import annotations
 
-from bot.intents import fallback, faq, feedback, handoff, smalltalk, ticket, ticket_status
+from bot.intents import (
+    csat,
+    fallback,
+    faq,
+    feedback,
+    handoff,
+    helpful,
+    smalltalk,
+    ticket,
+    ticket_status,
+)
 from bot.intents.context import Handler, TurnContext
 
 __all__ = ["FALLBACK", "HANDLERS", "Handler", "TurnContext", "handler_for"]
@@ -21,6 +31,8 @@ HANDLERS: dict[str, Handler] = {
     "create_ticket": ticket.handle,
     "ticket_status": ticket_status.handle,
     "feedback": feedback.handle,
+    "csat": csat.handle,
+    "helpful": helpful.handle,  # admin (issue 8): "was this helpful?" votes
 }
 
 FALLBACK: Handler = fallback.handle

@@ -32,6 +32,8 @@ class TurnContext:
     brand: str
     default_language: str
     low_confidence_turns: int
+    # Admin (issue 8): ask "was this helpful?" under FAQ answers (admin.helpful_buttons).
+    ask_helpful: bool = False
 
     def phrase(self, key: str, **values: object) -> str:
         return self.catalogue.get(key, self.language, brand=self.brand, **values)

@@ -1,9 +1,14 @@
-"""``ticket_status``: the status of one of the customer's own tickets."""
+"""``ticket_status`` / ``/status HD-1042``: status, last update and what happens next.
+
+Only the customer's own tickets: someone else's reference gets exactly the answer a
+made-up one gets, so nothing about another customer's ticket can be learned.
+"""
 
 from __future__ import annotations
 
 from bot.intents.context import TurnContext
 from bot.messages import InboundMessage, OutboundMessage
+from bot.storage.models import aware
 from bot.storage.repositories import TicketRepository
 from bot.tickets import find_reference
 
@@ -21,11 +26,10 @@ async def handle(message: InboundMessage, ctx: TurnContext) -> list[OutboundMess
         if ticket is None:
             # Same answer for someone else's ticket as for a made-up one: no leaks.
             return [ctx.say("ticket_not_found", reference=reference)]
-    return [
-        ctx.say(
-            "ticket_status",
-            reference=ticket.reference,
-            status=ctx.phrase(f"status_{ticket.status.value}"),
-            updated=ticket.updated_at.strftime("%Y-%m-%d %H:%M UTC"),
-        )
-    ]
+    status = ctx.phrase(
+        "ticket_status",
+        reference=ticket.reference,
+        status=ctx.phrase(f"status_{ticket.status.value}"),
+        updated=aware(ticket.updated_at).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    return [OutboundMessage(f"{status} {ctx.phrase(f'ticket_next_{ticket.status.value}')}")]

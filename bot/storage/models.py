@@ -17,12 +17,18 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite hands them back naive)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -59,6 +65,12 @@ class TicketStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
+class AgentPresence(enum.StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
 def _enum(cls: type[enum.StrEnum]) -> Enum:
     # Stored as plain strings (no native PG enum types): adding a state is a code change only.
     return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
@@ -86,6 +98,10 @@ class ChannelIdentity(Base):
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str | None] = mapped_column(String(200))
+    # Set when the platform says we may not write to this person any more (a Telegram
+    # user who blocked the bot): replies stop, history stays. Cleared when they write again.
+    unreachable_at: Mapped[datetime | None] = mapped_column()
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
 
     customer: Mapped[Customer] = relationship(back_populates="identities")
 
@@ -100,11 +116,59 @@ class Agent(Base):
     role: Mapped[str] = mapped_column(String(16), default="agent")
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the agent chose in the console; routing also needs a recent heartbeat
+    # (``presence_at``), so a closed laptop stops counting as online by itself.
+    presence: Mapped[AgentPresence] = mapped_column(
+        _enum(AgentPresence), default=AgentPresence.OFFLINE, server_default="offline"
+    )
+    presence_at: Mapped[datetime | None] = mapped_column()
+    # The agent's Slack user id, for the Slack agent desk (threads in an agents' channel).
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code for code in self.languages.split(",") if code]
+
+
+class AgentSession(Base):
+    """A console login. The cookie holds a signed random token; only its hash is stored."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class AgentNote(Base):
+    """An internal note on a conversation: for agents only, never sent to the customer.
+
+    Kept out of ``messages`` on purpose: everything there is part of what the customer
+    sees (the web chat history, the ticket transcript).
+    """
+
+    __tablename__ = "agent_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("channel", "conversation_key", name="uq_conv_channel_key"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "conversation_key", name="uq_conv_channel_key"),
+        Index("ix_conversations_queue", "state", "queued_at"),
+        Index("ix_conversations_agent", "agent_id", "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
@@ -118,13 +182,27 @@ class Conversation(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Handoff bookkeeping: when the chat entered the queue (fairness, timeout), why, the
+    # position the customer was last told, and a CSAT question waiting for its answer.
+    queued_at: Mapped[datetime | None] = mapped_column()
+    handoff_reason: Mapped[str | None] = mapped_column(String(64))
+    position_told: Mapped[int | None] = mapped_column(Integer)
+    csat_requested_at: Mapped[datetime | None] = mapped_column()
 
 
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        # Dedupe of platform redeliveries; NULL ids (most outbound rows) never collide.
-        UniqueConstraint("channel", "direction", "platform_message_id", name="uq_msg_platform_id"),
+        # Dedupe of platform redeliveries, inbound only: what a platform returns for our own
+        # replies is bookkeeping, and a collision there must never fail a delivered send.
+        Index(
+            "uq_msg_inbound_platform_id",
+            "channel",
+            "platform_message_id",
+            unique=True,
+            sqlite_where=text("direction = 'in'"),
+            postgresql_where=text("direction = 'in'"),
+        ),
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_delivery", "direction", "delivery"),
     )
@@ -147,6 +225,31 @@ class Message(Base):
     nlu: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    # The agent who wrote an outbound message (``sender == "agent"``).
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+
+
+class Attachment(Base):
+    """A file or other non-text content a customer sent (photo, document, voice, location...).
+
+    Only the platform's reference is kept (``platform_file_id``), not the bytes: an agent or
+    a ticket can fetch it from the platform when needed.
+    """
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    platform_file_id: Mapped[str | None] = mapped_column(String(300))
+    file_name: Mapped[str | None] = mapped_column(String(300))
+    mime_type: Mapped[str | None] = mapped_column(String(120))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class HandoffEvent(Base):
@@ -163,6 +266,8 @@ class HandoffEvent(Base):
     reason: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What else an auditor needs: the new owner of a transfer, the ticket of a timeout.
+    detail: Mapped[str | None] = mapped_column(String(300))
 
 
 class Ticket(Base):
@@ -181,6 +286,20 @@ class Ticket(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # --- tickets, SLAs (issue 6) ---
+    # How to reach the customer when the channel does not say (an anonymous web chat).
+    contact: Mapped[str | None] = mapped_column(String(200))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    # SLA due times (business hours, bot/sla.py) and the warning points before them;
+    # stored so the sweep is one indexed query and a priority change restamps them.
+    first_response_warn_at: Mapped[datetime | None] = mapped_column()
+    first_response_due: Mapped[datetime | None] = mapped_column()
+    resolution_warn_at: Mapped[datetime | None] = mapped_column()
+    resolution_due: Mapped[datetime | None] = mapped_column()
+    first_responded_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    # --- end tickets ---
 
 
 class TicketEvent(Base):
@@ -208,3 +327,90 @@ class Feedback(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeskThread(Base):
+    """Where a handed-off conversation lives on the Slack agent desk: one thread each."""
+
+    __tablename__ = "desk_threads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), unique=True
+    )
+    slack_channel: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- tickets, SLAs, API tokens, dialogues (issue 6) ---
+
+
+class TicketSlaAlert(Base):
+    """An SLA warning or breach that was announced: the unique key makes it fire once,
+    even with several workers sweeping at the same time."""
+
+    __tablename__ = "ticket_sla_alerts"
+    __table_args__ = (UniqueConstraint("ticket_id", "kind", name="uq_sla_alert_ticket_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    # first_response_warning | first_response_breach | resolution_warning | resolution_breach
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A REST API token; only its SHA-256 is stored (the token is shown once, at creation)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Dialogue(Base):
+    """A multi-turn dialogue open in a conversation (ticket creation): while it is open,
+    the customer's next message goes to it instead of the intent model."""
+
+    __tablename__ = "dialogues"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- admin: "was this helpful?" votes (issue 8) ---
+class FaqVote(Base):
+    """A customer's "was this helpful?" answer to one FAQ reply.
+
+    Keyed by the customer message the FAQ answered (``question_message_id``, unique): one
+    vote per answer, so pressing an old button again never counts twice. The question
+    text stays reachable for the unanswered-questions report ("not helpful" votes).
+    """
+
+    __tablename__ = "faq_votes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    question_message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    faq_id: Mapped[str] = mapped_column(String(120), index=True)
+    helpful: Mapped[bool] = mapped_column()
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- end admin ---

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import (
     Agent,
+    AgentPresence,
+    Attachment,
     ChannelIdentity,
     Conversation,
     ConversationState,
@@ -95,20 +98,105 @@ class ConversationRepository:
             return await self._customer_for(channel=channel, user_id=user_id, user_name=user_name)
         return customer
 
-    async def transition(
-        self, conversation: Conversation, *, to: ConversationState, reason: str, actor: str
+    async def change_state(
+        self,
+        conversation: Conversation,
+        *,
+        expect_state: ConversationState,
+        expect_agent_id: int | None,
+        values: dict[str, object],
+    ) -> bool:
+        """Compare-and-set: apply ``values`` only if the row still has the expected state
+        and owner. False when another transaction changed it first.
+
+        One conditional UPDATE: on PostgreSQL the loser of a race waits for the winner's
+        row lock, then re-reads the row and matches nothing; SQLite serializes writers.
+        ``conversation`` is refreshed either way.
+        """
+        await self.session.flush()  # pending ORM changes must not be lost by the refresh
+        owner = (
+            Conversation.agent_id.is_(None)
+            if expect_agent_id is None
+            else Conversation.agent_id == expect_agent_id
+        )
+        stmt = (
+            update(Conversation)
+            .where(Conversation.id == conversation.id, Conversation.state == expect_state, owner)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        result = cast(CursorResult[Any], await self.session.execute(stmt))
+        await self.session.refresh(conversation)
+        return result.rowcount == 1
+
+    async def record_transition(
+        self,
+        conversation: Conversation,
+        *,
+        from_state: ConversationState,
+        reason: str,
+        actor: str,
+        detail: str | None = None,
+        at: datetime | None = None,
     ) -> HandoffEvent:
         event = HandoffEvent(
             conversation_id=conversation.id,
-            from_state=conversation.state,
-            to_state=to,
+            from_state=from_state,
+            to_state=conversation.state,
             reason=reason,
-            actor=actor,
+            actor=actor[:100],
+            detail=detail[:300] if detail else None,
+            created_at=at or utcnow(),
         )
-        conversation.state = to
         self.session.add(event)
         await self.session.flush()
         return event
+
+    async def get_for_update(self, conversation_id: int) -> Conversation | None:
+        """Read and lock the row until the transaction ends (PostgreSQL; SQLite's
+        ``BEGIN IMMEDIATE`` already holds the database's write lock)."""
+        stmt = (
+            select(Conversation)
+            .where(Conversation.id == conversation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def identity(self, conversation: Conversation) -> ChannelIdentity | None:
+        """The customer's account on the conversation's channel."""
+        stmt = (
+            select(ChannelIdentity)
+            .where(
+                ChannelIdentity.customer_id == conversation.customer_id,
+                ChannelIdentity.channel == conversation.channel,
+            )
+            .order_by(ChannelIdentity.id)
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def is_unreachable(self, *, channel: str, conversation_key: str) -> bool:
+        stmt = (
+            select(ChannelIdentity.unreachable_at)
+            .join(Conversation, Conversation.customer_id == ChannelIdentity.customer_id)
+            .where(
+                Conversation.channel == channel,
+                Conversation.conversation_key == conversation_key,
+                ChannelIdentity.channel == channel,
+                ChannelIdentity.unreachable_at.is_not(None),
+            )
+            .limit(1)
+        )
+        return (await self.session.scalar(stmt)) is not None
+
+    async def set_unreachable(self, conversation: Conversation, *, reason: str | None) -> None:
+        """Mark (``reason``) or clear (``None``) the customer as unreachable on this channel."""
+        identity = await self.identity(conversation)
+        if identity is None:
+            return
+        identity.unreachable_at = utcnow() if reason is not None else None
+        identity.unreachable_reason = reason[:200] if reason is not None else None
 
     async def handoff_events(self, conversation_id: int) -> Sequence[HandoffEvent]:
         stmt = (
@@ -167,6 +255,7 @@ class MessageRepository:
         buttons: list[dict[str, str]] | None,
         sender: str,
         language: str | None,
+        agent_id: int | None = None,
     ) -> Message:
         message = Message(
             conversation_id=conversation.id,
@@ -178,6 +267,7 @@ class MessageRepository:
             delivery=Delivery.PENDING,
             attempts=0,
             language=language,
+            agent_id=agent_id,
         )
         self.session.add(message)
         await self.session.flush()
@@ -185,6 +275,38 @@ class MessageRepository:
 
     async def get(self, message_id: int) -> Message | None:
         return await self.session.get(Message, message_id)
+
+    async def add_attachment(
+        self,
+        *,
+        message: Message,
+        kind: str,
+        platform_file_id: str | None,
+        file_name: str | None,
+        mime_type: str | None,
+        size_bytes: int | None,
+        details: dict[str, Any] | None,
+    ) -> Attachment:
+        attachment = Attachment(
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            kind=kind,
+            platform_file_id=platform_file_id,
+            file_name=file_name,
+            mime_type=mime_type,
+            size_bytes=size_bytes,
+            details=details or None,
+        )
+        self.session.add(attachment)
+        return attachment
+
+    async def attachments(self, conversation_id: int) -> Sequence[Attachment]:
+        stmt = (
+            select(Attachment)
+            .where(Attachment.conversation_id == conversation_id)
+            .order_by(Attachment.id)
+        )
+        return (await self.session.scalars(stmt)).all()
 
     async def mark_sent(self, message_id: int, *, platform_message_id: str | None) -> None:
         message = await self.session.get(Message, message_id)
@@ -234,6 +356,16 @@ class MessageRepository:
             .limit(limit)
         )
         return list(reversed((await self.session.scalars(stmt)).all()))
+
+    async def recent_inbound(self, conversation_id: int, *, limit: int) -> Sequence[Message]:
+        """The customer's latest messages, newest first."""
+        stmt = (
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.direction == Direction.IN)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
 
     async def last_outbound(self, conversation_id: int) -> Message | None:
         stmt = (
@@ -347,6 +479,26 @@ class AgentRepository:
 
     async def find(self, name: str) -> Agent | None:
         return (await self.session.scalars(select(Agent).where(Agent.name == name))).one_or_none()
+
+    async def get(self, agent_id: int) -> Agent | None:
+        return await self.session.get(Agent, agent_id)
+
+    async def set_password_hash(self, agent: Agent, password_hash: str) -> None:
+        agent.password_hash = password_hash
+
+    async def set_presence(
+        self, agent_id: int, *, presence: AgentPresence | None, at: datetime
+    ) -> None:
+        """Record a console check-in at ``at``, changing the chosen presence if given."""
+        values: dict[str, object] = {"presence_at": at}
+        if presence is not None:
+            values["presence"] = presence
+        await self.session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def as_dict(row: Any) -> dict[str, Any]:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from bot.channels.webchat import WebChatChannel
 from bot.engine import Engine
+from bot.web.console import Console
 from bot.web.webchat import chat_socket
 
 STATIC = Path(__file__).parent / "static"
@@ -27,7 +28,14 @@ def create_web_app(
     webchat: WebChatChannel | None,
     readiness: Readiness,
     lifespan: object = None,
+    routes: Sequence[BaseRoute] = (),
+    console: Console | None = None,
 ) -> Starlette:
+    """The one ASGI app; ``routes`` are the channels' webhooks (Telegram, Slack events).
+
+    ``console`` is the agent console, mounted at ``/console``.
+    """
+
     async def index(_: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
@@ -39,11 +47,13 @@ def create_web_app(
         assert webchat is not None
         await chat_socket(websocket, webchat, engine)
 
-    routes: list[Route | WebSocketRoute | Mount] = [Route("/healthz", healthz)]
+    app_routes: list[BaseRoute] = [Route("/healthz", healthz), *routes]
+    if console is not None:
+        app_routes.append(console.mount())
     if webchat is not None:
-        routes += [
+        app_routes += [
             Route("/", index),
             WebSocketRoute("/ws/chat", socket),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
-    return Starlette(routes=routes, lifespan=lifespan)  # type: ignore[arg-type]
+    return Starlette(routes=app_routes, lifespan=lifespan)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""Parse latency of two pipelines under the same conditions: their servers side by side.
+
+    .venv/bin/python -m bench.nlu.latency --pipeline stock --pipeline e5-softmax
+
+Trains (or reuses) the demo knowledge base's model for each pipeline, starts one Rasa
+server per model, then sends the held-out queries to them in turn, one request at a
+time, so a busy moment on the shared machine hits every pipeline alike. Prints and
+writes ``bench/nlu/latency.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.nlu.pipelines import pipeline as named_pipeline
+from bench.nlu.run import MODELS, RASA_VENV, RESULTS, ROOT, WORK, demo, log
+from bot.rasa_server import RasaSupervisor
+from bot.training import compile_project, train
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p90": round(ordered[int(len(ordered) * 0.9)], 1),
+        "p99": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
+    }
+
+
+async def measure(names: list[str], rounds: int) -> dict[str, Any]:
+    source = demo(english_only=False)
+    texts = [case.text for case in source.test]
+    timings: dict[str, list[float]] = {name: [] for name in names}
+    async with AsyncExitStack() as stack:
+        clients = {}
+        for name in names:
+            project = compile_project(
+                source.kb,
+                pipeline=named_pipeline(name),
+                build_dir=WORK / f"latency__{name}",
+                core=source.core,
+            )
+            model = await train(project, models_dir=MODELS, rasa_venv=RASA_VENV, progress=log)
+            server = RasaSupervisor(
+                rasa_venv=RASA_VENV, model=model, log_file=WORK / "logs" / f"latency__{name}.log"
+            )
+            await server.start()
+            stack.push_async_callback(server.stop)
+            await server.wait_ready(300)
+            clients[name] = server.client(timeout_s=60)
+            stack.push_async_callback(clients[name].close)
+        for client in clients.values():
+            await client.parse("warm up")  # the first request pays one-off costs
+        for _ in range(rounds):
+            for text in texts:
+                for name, client in clients.items():
+                    started = time.perf_counter()
+                    await client.parse(text)
+                    timings[name].append((time.perf_counter() - started) * 1000)
+    return {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "queries": len(texts) * rounds,
+        "ms": {name: _percentiles(values) for name, values in timings.items()},
+        "command": "python -m bench.nlu.latency " + " ".join(f"--pipeline {n}" for n in names),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.nlu.latency", description=__doc__)
+    parser.add_argument("--pipeline", action="append", required=True)
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the 190 queries")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    result = asyncio.run(measure(args.pipeline, args.rounds))
+    out = RESULTS.parent / "latency.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

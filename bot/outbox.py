@@ -1,0 +1,179 @@
+"""The outbox: every reply is stored before it is sent and marked sent after.
+
+A reply that could not be sent stays ``pending`` for the retry loop (every 5 s, up to
+:data:`MAX_SEND_ATTEMPTS` attempts); a channel can say a failure is permanent
+(``ChannelSendError(permanent=True)``, :class:`~bot.channels.RecipientUnreachable`),
+and a recipient who is simply not connected (a closed web chat tab) waits uncounted.
+Sends of one conversation hold its lock, so they keep their order and a reply picked up
+by two senders at once goes out once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels import (
+    ChannelRegistry,
+    ChannelSendError,
+    RecipientOffline,
+    RecipientUnreachable,
+)
+from bot.messages import Button, OutboundMessage
+from bot.storage.database import Database
+from bot.storage.models import Conversation, Delivery, Message
+from bot.storage.repositories import ConversationRepository, MessageRepository
+
+log = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 8
+
+Hold = Callable[[tuple[str, str]], AbstractAsyncContextManager[None]]
+
+
+class Outbox:
+    def __init__(self, *, db: Database, channels: ChannelRegistry, hold: Hold) -> None:
+        self.db = db
+        self.channels = channels
+        self._hold = hold
+
+    async def store_outbound(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        replies: Sequence[OutboundMessage],
+        *,
+        language: str | None,
+        agent_id: int | None = None,
+    ) -> list[int]:
+        """Put messages for the customer in the outbox, in the caller's transaction."""
+        messages = MessageRepository(session)
+        rows = [
+            await messages.add_outbound(
+                conversation=conversation,
+                text=reply.text,
+                buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons],
+                sender=reply.sender,
+                language=language,
+                agent_id=agent_id,
+            )
+            for reply in replies
+        ]
+        return [row.id for row in rows]
+
+    async def deliver(self, row_ids: Sequence[int]) -> int:
+        """Send outbox rows stored by :meth:`store_outbound` once their transaction committed.
+
+        This is how an agent's message reaches the customer, on whatever channel the
+        conversation is on; returns how many went out now (the rest stay for the retry).
+        """
+        if not row_ids:
+            return 0
+        async with self.db.transaction() as session:
+            work = []
+            for row_id in row_ids:
+                row = await MessageRepository(session).get(row_id)
+                owner = (
+                    await ConversationRepository(session).get(row.conversation_id) if row else None
+                )
+                if row is not None and owner is not None:
+                    work.append((row.id, row.channel, owner.conversation_key, _as_outbound(row)))
+        sent = 0
+        for row_id, channel_name, key, reply in work:
+            async with self._hold((channel_name, key)):
+                sent += await self.send(row_id, channel_name, key, reply)
+        return sent
+
+    async def send(
+        self, row_id: int, channel_name: str, conversation_key: str, reply: OutboundMessage
+    ) -> bool:
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            log.warning(
+                "no channel '%s' running; reply %d stays in the outbox", channel_name, row_id
+            )
+            return False
+        async with self.db.transaction() as session:
+            row = await MessageRepository(session).get(row_id)
+            if row is None or row.delivery != Delivery.PENDING:
+                return False  # sent meanwhile (the retry loop and a turn both had it)
+            unreachable = await ConversationRepository(session).is_unreachable(
+                channel=channel_name, conversation_key=conversation_key
+            )
+        if unreachable:
+            await self._record_failure(
+                row_id, "customer unreachable on this channel", permanent=True
+            )
+            return False
+        try:
+            platform_id = await channel.send(conversation_key, reply)
+        except RecipientOffline:
+            return False
+        except RecipientUnreachable as exc:
+            log.warning("%s/%s unreachable: %s", channel_name, conversation_key, exc)
+            await self._mark_unreachable(channel_name, conversation_key, str(exc))
+            await self._record_failure(row_id, str(exc), permanent=True)
+            return False
+        except ChannelSendError as exc:
+            await self._record_failure(row_id, str(exc), permanent=exc.permanent)
+            return False
+        except Exception as exc:  # a platform outage: keep the reply for the retry loop
+            log.warning("sending reply %d on %s failed: %s", row_id, channel_name, exc)
+            await self._record_failure(row_id, f"{type(exc).__name__}: {exc}", permanent=False)
+            return False
+        async with self.db.transaction() as session:
+            await MessageRepository(session).mark_sent(row_id, platform_message_id=platform_id)
+        return True
+
+    async def _mark_unreachable(self, channel_name: str, conversation_key: str, why: str) -> None:
+        async with self.db.transaction() as session:
+            conversations = ConversationRepository(session)
+            conversation = await conversations.find(
+                channel=channel_name, conversation_key=conversation_key
+            )
+            if conversation is not None:
+                await conversations.set_unreachable(conversation, reason=why)
+
+    async def _record_failure(self, row_id: int, error: str, *, permanent: bool) -> None:
+        async with self.db.transaction() as session:
+            messages = MessageRepository(session)
+            row = await messages.get(row_id)
+            give_up = permanent or (row is not None and row.attempts + 1 >= MAX_SEND_ATTEMPTS)
+            await messages.mark_attempt_failed(row_id, error=error, give_up=give_up)
+        if give_up:
+            log.error("reply %d given up after error: %s", row_id, error)
+
+    async def flush(
+        self, *, channel: str | None = None, conversation_key: str | None = None
+    ) -> int:
+        """Send replies that are stored but not yet delivered; returns how many went out."""
+        async with self.db.transaction() as session:
+            conversation_id = None
+            if channel is not None and conversation_key is not None:
+                conversation = await ConversationRepository(session).find(
+                    channel=channel, conversation_key=conversation_key
+                )
+                if conversation is None:
+                    return 0
+                conversation_id = conversation.id
+            rows = await MessageRepository(session).pending_outbound(
+                channel=channel, conversation_id=conversation_id
+            )
+            work = []
+            for row in rows:
+                owner = await ConversationRepository(session).get(row.conversation_id)
+                if owner is not None:
+                    work.append((row.id, row.channel, owner.conversation_key, _as_outbound(row)))
+        sent = 0
+        for row_id, channel_name, key, reply in work:
+            async with self._hold((channel_name, key)):
+                sent += await self.send(row_id, channel_name, key, reply)
+        return sent
+
+
+def _as_outbound(row: Message) -> OutboundMessage:
+    buttons = tuple(Button(b["title"], b["payload"]) for b in row.buttons or [])
+    return OutboundMessage(row.text, buttons=buttons, sender=row.sender)

@@ -1,0 +1,70 @@
+"""What one customer turn is made of: what was understood, and what came of it.
+
+:func:`decide` is the one rule for acting on the NLU: a confident intent, or nothing
+(then the fallback clarifies, and hands over the second time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.frustration import Signs
+from bot.language import LanguageGuess
+from bot.messages import OutboundMessage
+from bot.nlu import OUT_OF_SCOPE, ParseResult
+from bot.storage.models import Conversation, Message
+
+
+@dataclass(slots=True)
+class Turn:
+    """What one processed customer message led to."""
+
+    replies: list[OutboundMessage]
+    conversation_id: int | None = None
+    state_changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Understanding:
+    """What was read from one customer message before answering it."""
+
+    guess: LanguageGuess
+    reply_language: str
+    result: ParseResult | None
+    nlu_error: str | None
+    negative: Signs | None
+    content_only: bool
+
+    def record(self, message: Message, conversation: Conversation) -> None:
+        """Keep it on the message (the console shows it) and the conversation's language."""
+        result = self.result
+        message.language = self.guess.language
+        message.intent = result.intent if result else None
+        message.confidence = result.confidence if result else None
+        message.nlu = {
+            **(result.as_json() if result else {}),
+            "language_source": self.guess.source,
+            **({"error": self.nlu_error} if self.nlu_error else {}),
+            **(
+                {"negative": list(self.negative.reasons)}
+                if self.negative and self.negative.negative
+                else {}
+            ),
+        }
+        conversation.language = self.guess.language
+
+
+def decide(
+    result: ParseResult | None, *, threshold: float, known_faq: Callable[[str], bool]
+) -> str | None:
+    """The intent the bot acts on, or ``None`` when it is not confident enough to act."""
+    if result is None or result.intent is None:
+        return None
+    if result.from_command:
+        return result.intent
+    if result.intent == OUT_OF_SCOPE or result.confidence < threshold:
+        return None
+    if result.faq_id is not None and not known_faq(result.faq_id):
+        return None
+    return result.intent

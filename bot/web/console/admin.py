@@ -1,0 +1,208 @@
+"""The admin pages of the console (issue 8): the numbers, unanswered questions, the KB's state.
+
+``/console/admin``                  dashboard: numbers and charts for a period
+``/console/admin/api/numbers``      the same numbers as JSON (``?start=&end=`` or ``?days=``)
+``/console/admin/unanswered``       the unanswered-questions report, with draft FAQ entries
+``/console/admin/kb``               the knowledge base: entries, errors (file:line), model swaps
+
+Only agents with the ``admin`` role see them (``helpdesk agent add --role admin``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.analytics import Numbers
+from bot.analytics_queries import numbers_for_period
+from bot.knowledge import LiveKnowledgeBase
+from bot.knowledge_watch import KnowledgeWatcher
+from bot.storage.database import Database
+from bot.unanswered import Embedder, cluster, default_embedder, draft_faq_entry
+from bot.unanswered_queries import unanswered_questions
+from bot.web.console.auth import Login, Sessions
+from bot.web.console.charts import daily_bars, horizontal_bars
+from bot.web.console.pages import SECURITY_HEADERS, render, secure
+
+MAX_DAYS = 366
+
+
+class BadPeriod(ValueError):
+    pass
+
+
+def period_from(query: dict[str, str], *, today: date) -> tuple[datetime, datetime]:
+    """``?start=YYYY-MM-DD&end=YYYY-MM-DD`` (end inclusive) or ``?days=N`` (default 7)."""
+    try:
+        if "start" in query or "end" in query:
+            start = date.fromisoformat(query.get("start", ""))
+            end = date.fromisoformat(query.get("end") or today.isoformat())
+        else:
+            days = int(query.get("days", "7"))
+            # Bounded before any date arithmetic: a huge N would overflow timedelta (a 500).
+            if not 1 <= days <= MAX_DAYS:
+                raise BadPeriod(f"days must be 1 to {MAX_DAYS}")
+            end, start = today, today - timedelta(days=days - 1)
+    except (ValueError, OverflowError) as exc:
+        raise BadPeriod(f"bad period: {exc}") from exc
+    if end < start:
+        raise BadPeriod("end is before start")
+    if (end - start).days >= MAX_DAYS:
+        raise BadPeriod(f"a period is at most {MAX_DAYS} days")
+    if end >= date.max:  # the period ends at the next midnight, which must exist
+        raise BadPeriod("end is out of range")
+    as_time = datetime.min.time()
+    return (
+        datetime.combine(start, as_time, tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), as_time, tzinfo=UTC),
+    )
+
+
+class AdminPages:
+    """Route handlers; ``watcher`` is None when the knowledge base is not watched."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        sessions: Sessions,
+        kb: LiveKnowledgeBase,
+        answer_threshold: float,
+        default_language: str,
+        watcher: KnowledgeWatcher | None = None,
+        embedder: Embedder | None = None,
+        cluster_similarity: float | None = None,
+    ) -> None:
+        self.db = db
+        self.sessions = sessions
+        self.kb = kb
+        self.answer_threshold = answer_threshold
+        self.default_language = default_language
+        self.watcher = watcher
+        self._embedder = embedder
+        self.cluster_similarity = cluster_similarity
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/admin", self.dashboard),
+            Route("/admin/api/numbers", self.numbers_api),
+            Route("/admin/unanswered", self.unanswered),
+            Route("/admin/kb", self.knowledge_base),
+        ]
+
+    async def _admin(self, request: Request) -> Login | Response:
+        login = await self.sessions.current(request)
+        if login is None:
+            return RedirectResponse("/console/login", status_code=303)
+        if login.role != "admin":
+            return secure(Response("admins only", status_code=403))
+        return login
+
+    async def _numbers(self, request: Request) -> tuple[Numbers, datetime, datetime]:
+        start, end = period_from(dict(request.query_params), today=datetime.now(UTC).date())
+        async with self.db.transaction() as session:
+            numbers = await numbers_for_period(
+                session, start=start, end=end, answer_threshold=self.answer_threshold
+            )
+        return numbers, start, end
+
+    async def numbers_api(self, request: Request) -> Response:
+        login = await self._admin(request)
+        if not isinstance(login, Login):
+            return login
+        try:
+            numbers, _, _ = await self._numbers(request)
+        except BadPeriod as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400, headers=SECURITY_HEADERS)
+        return JSONResponse(numbers.as_json(), headers=SECURITY_HEADERS)
+
+    async def dashboard(self, request: Request) -> Response:
+        login = await self._admin(request)
+        if not isinstance(login, Login):
+            return login
+        try:
+            numbers, start, end = await self._numbers(request)
+        except BadPeriod as exc:
+            return secure(Response(str(exc), status_code=400))
+        charts = {
+            "daily": daily_bars([(d.isoformat(), c, x) for d, c, x in numbers.daily]),
+            "reasons": horizontal_bars(list(numbers.handoff_reasons.items())),
+            "channels": horizontal_bars(
+                [(name, s.deflected / s.conversations) for name, s in numbers.per_channel.items()],
+                unit="%",
+            ),
+            "languages": horizontal_bars(
+                [(name, s.conversations) for name, s in numbers.per_language.items()]
+            ),
+        }
+        return render(
+            "admin_dashboard.html",
+            login=login,
+            n=numbers,
+            charts=charts,
+            start=start.date().isoformat(),
+            end=(end - timedelta(days=1)).date().isoformat(),
+            back="/console/admin",
+        )
+
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = default_embedder()
+        return self._embedder
+
+    async def unanswered(self, request: Request) -> Response:
+        login = await self._admin(request)
+        if not isinstance(login, Login):
+            return login
+        try:
+            start, end = period_from(dict(request.query_params), today=datetime.now(UTC).date())
+        except BadPeriod as exc:
+            return secure(Response(str(exc), status_code=400))
+        async with self.db.transaction() as session:
+            items = await unanswered_questions(
+                session,
+                start=start,
+                end=end,
+                answer_threshold=self.answer_threshold,
+                default_language=self.default_language,
+            )
+        # Embedding is CPU work (a few ms a question): keep the event loop serving chats.
+        embedder = await asyncio.to_thread(self.embedder)
+        groups = await asyncio.to_thread(
+            cluster, items, embedder, threshold=self.cluster_similarity
+        )
+        taken = set(self.kb.current.entries)
+        drafts: list[dict[str, Any]] = []
+        for group in groups:
+            yaml_text = draft_faq_entry(group, default_language=self.default_language, taken=taken)
+            drafts.append({"group": group, "yaml": yaml_text})
+        return render(
+            "admin_unanswered.html",
+            login=login,
+            drafts=drafts,
+            total=len(items),
+            embedder=embedder.name,
+            start=start.date().isoformat(),
+            end=(end - timedelta(days=1)).date().isoformat(),
+            back="/console/admin/unanswered",
+        )
+
+    async def knowledge_base(self, request: Request) -> Response:
+        login = await self._admin(request)
+        if not isinstance(login, Login):
+            return login
+        status = self.watcher.status if self.watcher else None
+        return render(
+            "admin_kb.html",
+            login=login,
+            entries=len(self.kb.current),
+            errors=status.errors if status else self.kb.last_errors,
+            status=status,
+            directory=str(self.kb.directory),
+            back="/console/admin/kb",
+        )
