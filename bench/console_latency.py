@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from bot.business_hours import BusinessHours  # noqa: E402
 from bot.channels import ChannelRegistry  # noqa: E402
 from bot.channels.webchat import WebChatChannel  # noqa: E402
+from bot.decision import Thresholds  # noqa: E402
 from bot.desk import Desk  # noqa: E402
 from bot.desk_policy import HandoffPolicy  # noqa: E402
 from bot.engine import Engine, EngineOptions  # noqa: E402
@@ -118,7 +119,7 @@ async def build(db_url: str) -> tuple[Any, Engine, Desk]:
             brand="VoltCart",
             default_language="en",
             languages=("en", "gu", "te", "ka", "hi"),
-            answer_threshold=0.55,
+            thresholds=Thresholds(confidence=0.55),
             low_confidence_turns=2,
         ),
     )

@@ -50,6 +50,7 @@ from bot.rasa_server import RasaSupervisor  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.storage.database import Database  # noqa: E402
 from bot.storage.migrate import upgrade_async  # noqa: E402
+from bot.thresholds import configured  # noqa: E402
 from bot.training import compile_project, train  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -135,7 +136,7 @@ async def run(kb_source: Path, answer_edits: int) -> dict[str, Any]:
     client = supervisor.client(timeout_s=settings.nlu.timeout_s)
     nlu = MeteredNlu(
         HotSwapNlu(client, base_url=supervisor.url, token=supervisor.token),
-        answer_threshold=settings.nlu.answer_threshold,
+        thresholds=configured(settings.nlu),
     )
     swap_times: dict[str, float] = {}
 
@@ -159,7 +160,7 @@ async def run(kb_source: Path, answer_edits: int) -> dict[str, Any]:
             brand=settings.bot.brand,
             default_language="en",
             languages=tuple(settings.bot.languages),
-            answer_threshold=settings.nlu.answer_threshold,
+            thresholds=configured(settings.nlu),
             low_confidence_turns=settings.nlu.low_confidence_turns,
         ),
     )

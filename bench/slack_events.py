@@ -44,6 +44,7 @@ from bot.rasa_server import RasaSupervisor
 from bot.settings import Settings, SlackSettings, load_settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
+from bot.thresholds import configured
 from bot.training import compile_project, train
 from bot.web.app import create_web_app
 from tests.support.fake_slack import FakeSlack, SlackCall
@@ -174,7 +175,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     brand="VoltCart",
                     default_language="en",
                     languages=("en", "gu", "te", "ka", "hi"),
-                    answer_threshold=settings.nlu.answer_threshold,
+                    thresholds=configured(settings.nlu),
                     low_confidence_turns=settings.nlu.low_confidence_turns,
                 ),
             )

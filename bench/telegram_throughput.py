@@ -50,6 +50,7 @@ from bot.rasa_server import RasaSupervisor
 from bot.settings import TelegramSettings, load_settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
+from bot.thresholds import configured
 from bot.training import compile_project, train
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
 
@@ -113,7 +114,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         brand="VoltCart",
         default_language="en",
         languages=("en", "gu", "te", "ka", "hi"),
-        answer_threshold=settings.nlu.answer_threshold,
+        thresholds=configured(settings.nlu),
         low_confidence_turns=settings.nlu.low_confidence_turns,
     )
     reports = []

@@ -109,7 +109,7 @@ async def _messages(
     )
     for conversation_id, direction, sender, intent, confidence, nlu, at in rows:
         if direction == Direction.IN:
-            # Answered from the knowledge base: what bot.turn.decide would have acted on.
+            # Answered from the knowledge base: what bot.decision would have acted on.
             answered = (
                 intent is not None
                 and intent.startswith(FAQ_PREFIX)

@@ -23,6 +23,7 @@ from bot.rasa_server import RasaSupervisor
 from bot.settings import Secrets, Settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
+from bot.thresholds import configured as configured_thresholds
 from bot.training import Progress, compile_project, train
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def build_helpdesk(
         # admin (issue 8): parses wait out a model swap instead of failing
         nlu = HotSwapNlu(nlu, base_url=supervisor.url, token=supervisor.token)
     install_error_counter()  # admin (issue 8): errors_total on /metrics
-    nlu = MeteredNlu(nlu, answer_threshold=settings.nlu.answer_threshold)
+    nlu = MeteredNlu(nlu, thresholds=configured_thresholds(settings.nlu))
     registry = ChannelRegistry()
     for channel in channels:
         registry.add(channel)
@@ -211,7 +212,7 @@ def build_helpdesk(
             brand=settings.bot.brand,
             default_language=settings.bot.default_language,
             languages=tuple(settings.bot.languages),
-            answer_threshold=settings.nlu.answer_threshold,
+            thresholds=configured_thresholds(settings.nlu),
             low_confidence_turns=settings.nlu.low_confidence_turns,
             ask_helpful=settings.admin.helpful_buttons,  # admin (issue 8)
         ),

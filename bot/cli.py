@@ -284,6 +284,7 @@ async def cmd_nlu_eval(args: argparse.Namespace, settings: Settings, _: Secrets)
     from bot.evaluation import load_cases, predict, report
     from bot.knowledge import load_knowledge_base
     from bot.rasa_server import RasaSupervisor
+    from bot.thresholds import configured
     from bot.training import compile_project, train
 
     kb = load_knowledge_base(Path(args.kb), default_language=settings.bot.default_language)
@@ -305,7 +306,7 @@ async def cmd_nlu_eval(args: argparse.Namespace, settings: Settings, _: Secrets)
             client,
             cases,
             kb=kb,
-            threshold=settings.nlu.answer_threshold,
+            thresholds=configured(settings.nlu),
             languages=settings.bot.languages,
             default_language=settings.bot.default_language,
         )

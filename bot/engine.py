@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels import (
     ChannelRegistry,
 )
+from bot.decision import Thresholds, acted_intent
 from bot.dialogue import continue_dialogue, takes
 from bot.frustration import Signs, is_frustrated, signs
 from bot.handoff import HUMAN_STATES, HandoffDesk, HandoffReason, State, move, queue_for_human
@@ -43,7 +44,7 @@ from bot.storage.database import Database
 from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import Conversation, Delivery, Message
 from bot.storage.repositories import ConversationRepository, MessageRepository
-from bot.turn import Turn, Understanding, decide
+from bot.turn import Turn, Understanding
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ CSAT_PAYLOAD = re.compile(r"^/csat ([1-5])$")
 # Frustration looks at the customer's latest messages (bot/frustration.py).
 FRUSTRATION_WINDOW = 3
 
-__all__ = ["Engine", "EngineOptions", "KeyedLocks", "Turn", "Understanding", "decide"]
+__all__ = ["Engine", "EngineOptions", "KeyedLocks", "Turn", "Understanding"]
 
 DeskListener = Callable[[Conversation, Message], Awaitable[None]]
 # Runs before the intent handler with the intent the bot would act on (None: unsure);
@@ -67,7 +68,8 @@ class EngineOptions:
     brand: str
     default_language: str
     languages: tuple[str, ...]
-    answer_threshold: float
+    thresholds: Thresholds
+    """When the bot answers on its own (bot/decision.py)."""
     low_confidence_turns: int
     frustration: bool = True
     """Hand over when the customer is repeatedly angry (bot/frustration.py)."""
@@ -328,9 +330,9 @@ class Engine:
             return [ctx.say("handoff_frustration")]
         if understood.nlu_error is not None:
             return [ctx.say("nlu_unavailable")]
-        intent = decide(
+        intent = acted_intent(
             understood.result,
-            threshold=self.options.answer_threshold,
+            thresholds=self.options.thresholds,
             known_faq=lambda faq_id: kb.get(faq_id) is not None,
         )
         handler = handler_for(intent)
@@ -345,9 +347,9 @@ class Engine:
         replies = await continue_dialogue(inbound, ctx)
         if replies is not None or understood.nlu_error is not None:
             return replies
-        intent = decide(
+        intent = acted_intent(
             understood.result,
-            threshold=self.options.answer_threshold,
+            thresholds=self.options.thresholds,
             known_faq=lambda faq_id: ctx.kb.get(faq_id) is not None,
         )
         for interceptor in self.interceptors:

@@ -133,14 +133,11 @@ async def predict(
     cases: list[TestCase],
     *,
     kb: KnowledgeBase,
-    threshold: float | None = None,
+    thresholds: Thresholds,
     languages: list[str],
     default_language: str,
-    thresholds: Thresholds | None = None,
 ) -> list[Prediction]:
-    """Parse and judge every line; ``thresholds`` wins over the older ``threshold``."""
-    if thresholds is None:
-        thresholds = Thresholds(confidence=threshold if threshold is not None else 0.55)
+    """Parse every line and judge it at this operating point."""
     parsed = await parse_cases(nlu, cases)
     return judge(
         parsed,

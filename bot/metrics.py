@@ -26,8 +26,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.channels import OnMessage, OnStored
+from bot.decision import Thresholds, unsure_reason
 from bot.messages import InboundMessage, OutboundMessage
-from bot.nlu import OUT_OF_SCOPE, NluClient, NluError, ParseResult
+from bot.nlu import NluClient, NluError, ParseResult
 from bot.storage.database import Database
 from bot.storage.models import Conversation, ConversationState
 
@@ -113,9 +114,9 @@ def metered_receive(receive: Receive) -> OnMessage:
 class MeteredNlu:
     """An :class:`~bot.nlu.NluClient` that times each parse and counts its decision."""
 
-    def __init__(self, inner: NluClient, *, answer_threshold: float) -> None:
+    def __init__(self, inner: NluClient, *, thresholds: Thresholds) -> None:
         self.inner = inner
-        self.answer_threshold = answer_threshold
+        self.thresholds = thresholds
 
     async def parse(self, text: str) -> ParseResult:
         started = time.perf_counter()
@@ -130,10 +131,13 @@ class MeteredNlu:
         return result
 
     def _decision(self, result: ParseResult) -> str:
-        if result.intent is None or result.intent == OUT_OF_SCOPE:
+        # The engine's rule (bot/decision.py); whether an FAQ still exists is the
+        # knowledge base's business, not the model's, so it is not judged here.
+        reason = unsure_reason(result, self.thresholds, known_faq=lambda _: True)
+        if reason in ("no_intent", "out_of_scope"):
             return "out_of_scope"
-        if result.confidence < self.answer_threshold:
-            return "low_confidence"
+        if reason is not None:
+            return "low_confidence"  # also not confident enough: ambiguous or unfamiliar
         return "faq" if result.faq_id is not None else "intent"
 
     async def ready(self) -> bool:

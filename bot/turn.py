@@ -1,18 +1,16 @@
 """What one customer turn is made of: what was understood, and what came of it.
 
-:func:`decide` is the one rule for acting on the NLU: a confident intent, or nothing
-(then the fallback clarifies, and hands over the second time).
+Whether the bot acts on what it understood is :func:`bot.decision.acted_intent`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.frustration import Signs
 from bot.language import LanguageGuess
 from bot.messages import OutboundMessage
-from bot.nlu import OUT_OF_SCOPE, ParseResult
+from bot.nlu import ParseResult
 from bot.storage.models import Conversation, Message
 
 
@@ -53,18 +51,3 @@ class Understanding:
             ),
         }
         conversation.language = self.guess.language
-
-
-def decide(
-    result: ParseResult | None, *, threshold: float, known_faq: Callable[[str], bool]
-) -> str | None:
-    """The intent the bot acts on, or ``None`` when it is not confident enough to act."""
-    if result is None or result.intent is None:
-        return None
-    if result.from_command:
-        return result.intent
-    if result.intent == OUT_OF_SCOPE or result.confidence < threshold:
-        return None
-    if result.faq_id is not None and not known_faq(result.faq_id):
-        return None
-    return result.intent

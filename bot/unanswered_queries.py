@@ -28,7 +28,7 @@ def _is_question(message: Message) -> bool:
 
 
 def _not_understood(message: Message, threshold: float) -> bool:
-    """What bot.turn.decide would not act on: no intent, out of scope, or not confident."""
+    """What the engine would not act on (bot.decision): no intent, out of scope, not confident."""
     if (message.nlu or {}).get("error"):
         return False  # the NLU was down: not a gap in the knowledge base
     if message.intent is None or message.intent == OUT_OF_SCOPE:

@@ -23,6 +23,7 @@ from bot.settings import load_settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
 from bot.storage.models import Base
+from bot.thresholds import configured
 from bot.training import compile_project, train
 from bot.web.app import create_web_app
 from tests.support.fake_channel import FakeChannel
@@ -152,7 +153,7 @@ def engine_options() -> EngineOptions:
         brand="VoltCart",
         default_language="en",
         languages=("en", "gu", "te", "ka", "hi"),
-        answer_threshold=settings.nlu.answer_threshold,
+        thresholds=configured(settings.nlu),
         low_confidence_turns=2,
     )
 

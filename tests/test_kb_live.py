@@ -217,7 +217,7 @@ async def test_new_question_retrains_and_swaps_with_no_failed_message(
     client = RasaClient(swap_rasa.url, token=swap_rasa.token, timeout_s=5.0)
     swappable = HotSwapNlu(client, base_url=swap_rasa.url, token=swap_rasa.token)
     # Wired as bot/app.py wires it.
-    nlu = MeteredNlu(swappable, answer_threshold=engine_options().answer_threshold)
+    nlu = MeteredNlu(swappable, thresholds=engine_options().thresholds)
     kb = LiveKnowledgeBase(kb_dir, default_language="en")
     engine = make_engine(db, nlu, channel, kb)
     await channel.start(engine.receive)

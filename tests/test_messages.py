@@ -5,9 +5,8 @@ from __future__ import annotations
 import io
 
 from bot.channels.terminal import TerminalChannel
-from bot.engine import KeyedLocks, decide
+from bot.engine import KeyedLocks
 from bot.messages import Button, OutboundMessage, buttons_as_text, pick_numbered_button
-from bot.nlu import IntentScore, ParseResult
 
 BUTTONS = (Button("Where is my order?", "/faq order_status"), Button("Talk to a person", "/human"))
 
@@ -28,22 +27,6 @@ async def test_terminal_maps_a_number_to_the_offered_button() -> None:
     inbound = terminal.to_inbound("1\n")
     assert inbound is not None and inbound.payload == "/faq order_status"
     assert terminal.to_inbound("   ") is None
-
-
-def test_decide() -> None:
-    def result(intent: str, confidence: float) -> ParseResult:
-        return ParseResult("x", intent, confidence, (IntentScore(intent, confidence),))
-
-    known = {"order_status"}.__contains__
-    assert (
-        decide(result("faq/order_status", 0.9), threshold=0.5, known_faq=known)
-        == "faq/order_status"
-    )
-    assert decide(result("faq/order_status", 0.4), threshold=0.5, known_faq=known) is None
-    assert decide(result("faq/removed", 0.9), threshold=0.5, known_faq=known) is None
-    assert decide(result("out_of_scope", 0.99), threshold=0.5, known_faq=known) is None
-    assert decide(result("greet", 0.8), threshold=0.5, known_faq=known) == "greet"
-    assert decide(None, threshold=0.5, known_faq=known) is None
 
 
 async def test_keyed_locks_are_released() -> None:

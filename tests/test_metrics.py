@@ -9,8 +9,15 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from bot.metrics import MeteredNlu, install_error_counter, metered_receive, metrics_route
-from bot.nlu import NluUnavailable, ParseResult
+from bot.decision import Thresholds
+from bot.metrics import (
+    NLU_DECISIONS,
+    MeteredNlu,
+    install_error_counter,
+    metered_receive,
+    metrics_route,
+)
+from bot.nlu import IntentScore, NluUnavailable, ParseResult
 from bot.storage.database import Database
 from tests.support.desk import DeskRig, ScriptedNlu, make_rig
 from tests.support.server import serve
@@ -37,7 +44,7 @@ async def scrape(db: Database) -> str:
 async def rig(db: Database) -> DeskRig:
     rig = await make_rig(db)
     await rig.add_agent("priya")  # online: a request for a person queues (no ticket)
-    rig.engine.nlu = MeteredNlu(ScriptedNlu(), answer_threshold=0.55)
+    rig.engine.nlu = MeteredNlu(ScriptedNlu(), thresholds=Thresholds(confidence=0.55))
     # As Helpdesk.start wires channels: every turn counted and timed.
     await rig.channel.start(metered_receive(rig.engine.receive))
     return rig
@@ -79,7 +86,7 @@ async def test_nlu_errors_and_logged_errors_are_counted(db: Database) -> None:
     install_error_counter()  # idempotent: one handler, one count per error
     before = await scrape(db)
     with pytest.raises(NluUnavailable):
-        await MeteredNlu(Down(), answer_threshold=0.5).parse("hi")
+        await MeteredNlu(Down(), thresholds=Thresholds(confidence=0.5)).parse("hi")
     logging.getLogger("bot.engine").error("something broke")
     after = await scrape(db)
     assert (
@@ -92,3 +99,33 @@ async def test_nlu_errors_and_logged_errors_are_counted(db: Database) -> None:
         - sample(before, "helpdesk_errors_total", logger="bot.engine")
         == 1
     )
+
+
+async def test_nlu_decisions_follow_the_engines_thresholds() -> None:
+    """Ambiguous and unfamiliar parses count as low confidence, as the engine treats them."""
+
+    class Fixed:
+        def __init__(self, result: ParseResult) -> None:
+            self.result = result
+
+        async def parse(self, text: str) -> ParseResult:
+            return self.result
+
+    def faq(confidence: float, runner_up: float, similarity: float) -> ParseResult:
+        ranking = (
+            IntentScore("faq/order_status", confidence),
+            IntentScore("faq/refunds", runner_up),
+        )
+        return ParseResult("x", "faq/order_status", confidence, ranking, similarity=similarity)
+
+    point = Thresholds(confidence=0.5, margin=0.2, similarity=0.8)
+    cases = {
+        "clear": (faq(0.9, 0.05, 0.95), "faq"),
+        "ambiguous": (faq(0.55, 0.45, 0.95), "low_confidence"),
+        "unfamiliar": (faq(0.9, 0.05, 0.6), "low_confidence"),
+        "unsure": (faq(0.4, 0.1, 0.95), "low_confidence"),
+    }
+    for name, (result, decision) in cases.items():
+        before = NLU_DECISIONS.labels(decision)._value.get()
+        await MeteredNlu(Fixed(result), thresholds=point).parse(name)  # type: ignore[arg-type]
+        assert NLU_DECISIONS.labels(decision)._value.get() == before + 1, name

@@ -30,7 +30,9 @@ def answer(faq_id: str, language: str) -> str:
 
 async def rows(p: Pipeline, model: type, *where: object) -> list:  # type: ignore[type-arg]
     async with p.db.transaction() as session:
-        return list((await session.scalars(select(model).where(*where))).all())
+        # In insertion order: PostgreSQL returns unordered rows in physical order.
+        stmt = select(model).where(*where).order_by(model.id)  # type: ignore[attr-defined]
+        return list((await session.scalars(stmt)).all())
 
 
 async def test_english_question_gets_the_english_answer(pipeline: Pipeline) -> None:
