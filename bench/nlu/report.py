@@ -53,12 +53,18 @@ def _mem(row: dict[str, Any]) -> str:
     return f"{row.get('train_peak_mb', '-')} / {row.get('serve_peak_mb', '-')}"
 
 
+def _load(row: dict[str, Any]) -> str:
+    """The 1-minute load average when the row started: times are comparable only alike."""
+    load = row.get("load_average_at_start")
+    return f"{load[0]:.1f}" if load else "-"
+
+
 def intent_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| data set | pipeline | in-scope acc | OOS recall | acc (argmax) "
         "| thresholds conf / margin / sim | train s | retrain s | parse p50 / p99 ms "
-        "| peak MB train / serve |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| peak MB train / serve | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if "test_argmax" not in row:
@@ -68,7 +74,7 @@ def intent_table(rows: list[dict[str, Any]]) -> list[str]:
             f"| {row['dataset']} | {row['pipeline_name']} | {_pct(test['in_scope_accuracy'])} "
             f"| {_pct(test['oos_recall'])} | {_pct(argmax['accuracy'])} | {_t(row)} "
             f"| {row['train_s']} | {row.get('retrain_after_edit_s', '-')} "
-            f"| {_latency(row)} | {_mem(row)} |"
+            f"| {_latency(row)} | {_mem(row)} | {_load(row)} |"
         )
     return lines
 
@@ -81,8 +87,8 @@ def _latency(row: dict[str, Any]) -> str:
 def faq_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| data set | pipeline | accuracy@1 | MRR@10 | train s | parse p50 / p99 ms "
-        "| peak MB train / serve |",
-        "|---|---|---|---|---|---|---|",
+        "| peak MB train / serve | load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if "accuracy_at_1" not in row["test"]:
@@ -91,7 +97,8 @@ def faq_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {row['dataset']} | {row['pipeline_name']} | {_pct(test['accuracy_at_1'])} "
             f"| {_pct(test['mrr_at_10'])} | {row['train_s']} "
-            f"| {row['parse_ms']['p50']} / {row['parse_ms']['p99']} | {_mem(row)} |"
+            f"| {row['parse_ms']['p50']} / {row['parse_ms']['p99']} | {_mem(row)} "
+            f"| {_load(row)} |"
         )
     return lines
 
