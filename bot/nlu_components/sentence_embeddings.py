@@ -102,7 +102,8 @@ class _RecentQueries:
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    unit: np.ndarray = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return unit
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
@@ -229,7 +230,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             for script in set(scripts.tolist()):
                 self.means[script] = vectors[scripts == script].mean(axis=0)
         with self._model_storage.write_to(self._resource) as directory:
-            np.savez(directory / MEANS_FILE, **self.means)
+            # numpy's stubs match **arrays against savez's allow_pickle keyword.
+            np.savez(directory / MEANS_FILE, **self.means)  # type: ignore[arg-type]
         return self._resource
 
     def process(self, messages: list[Message]) -> list[Message]:
