@@ -1,6 +1,7 @@
 """The numbers dashboard in a real Chromium: it renders, the charts draw, no script errors.
 
-The screenshot docs/img/dashboard.png (README's "Admins" section) comes from here.
+The screenshot docs/img/dashboard.png (README's "Admins" section) comes from here
+(HELPDESK_DOCS_SCREENSHOTS=1; otherwise it goes to build/screenshots/).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from bot.storage.database import Database
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import IN_CI
 from tests.support.admin_history import T0, History, build_history
 from tests.support.console import PASSWORD
 from tests.support.desk import make_rig
+from tests.support.screenshots import screenshot_dir
 from tests.test_admin_console import serve_admin
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -28,7 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SCREENSHOT = ROOT / "docs" / "img" / "dashboard.png"
+SCREENSHOT = screenshot_dir() / "dashboard.png"
 
 
 async def more_days(db: Database) -> None:

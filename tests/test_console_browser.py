@@ -5,7 +5,7 @@ a real Rasa server.
 The customer escalates; the queue updates live on the agent's open page; the agent
 claims, replies, writes a note, resolves; the customer sees the reply and the CSAT
 buttons and rates. Hostile customer text stays text. The screenshots in docs/img/
-come from here.
+come from here (HELPDESK_DOCS_SCREENSHOTS=1; otherwise they go to build/screenshots/).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from bot.rasa_server import RasaSupervisor
 from bot.settings import TelegramSettings
 from bot.storage.database import Database
 from bot.storage.models import Feedback, Message
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import IN_CI
 from tests.support.console import PASSWORD, serve_console
 from tests.support.desk import DeskRig, WallClock, make_rig, test_policy
 from tests.support.fake_telegram import FakeTelegram, TelegramUser
+from tests.support.screenshots import screenshot_dir
 
 pytestmark = pytest.mark.rasa
 
@@ -42,7 +43,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SCREENSHOTS = ROOT / "docs" / "img"
+SCREENSHOTS = screenshot_dir()
 HOSTILE = "<script>alert('x')</script> my order <img src=x onerror=alert(1)> is late"
 
 
