@@ -9,10 +9,12 @@ classifier.
 
 from __future__ import annotations
 
+import io
 import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.knowledge import FaqEntry, KnowledgeBase
@@ -27,6 +29,12 @@ PIPELINE = [
     {"name": "WhitespaceTokenizer"},
     {"name": "bot.nlu_components.sentence_embeddings.SentenceEmbeddingFeaturizer"},
     {"name": "bot.nlu_components.embedding_classifier.EmbeddingIntentClassifier"},
+]
+
+# The same, with word TF-IDF next to the embeddings in the softmax (off by default).
+LEXICAL_PIPELINE = [
+    *PIPELINE[:2],
+    {**PIPELINE[2], "lexical": "word"},
 ]
 
 KB = KnowledgeBase(
@@ -121,3 +129,52 @@ async def test_english_only_faqs_answer_other_languages(
     finally:
         await client.close()
     assert result.intent == faq, result.ranking
+
+
+@pytest.fixture(scope="module")
+async def lexical_model() -> Path:
+    project = compile_project(
+        KB, pipeline=LEXICAL_PIPELINE, build_dir=ROOT / ".cache" / "build-lexical", core=CORE
+    )
+    return await train(
+        project, models_dir=MODEL_CACHE, rasa_venv=ROOT / ".venv-rasa", progress=print
+    )
+
+
+def stored_weights(model: Path) -> dict[str, np.ndarray]:
+    with tarfile.open(model) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith("classifier.npz"))
+        handle = archive.extractfile(member)
+        assert handle is not None
+        with np.load(io.BytesIO(handle.read()), allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+
+
+async def test_lexical_features_are_persisted_and_used_at_parse_time(
+    lexical_model: Path, embedding_model: Path
+) -> None:
+    weights = stored_weights(lexical_model)
+    terms = [str(t) for t in weights["lexical_terms"]]
+    assert "password" in terms and "my order" in terms
+    # One softmax over both: a column per embedding dimension, then one per n-gram.
+    dense = stored_weights(embedding_model)["coef"].shape[1]
+    assert weights["coef"].shape[1] == dense + len(terms)
+    assert "lexical_terms" not in stored_weights(embedding_model)
+
+    supervisor = RasaSupervisor(
+        rasa_venv=ROOT / ".venv-rasa",
+        model=lexical_model,
+        log_file=ROOT / ".cache" / "rasa-lexical.log",
+    )
+    await supervisor.start()
+    client = supervisor.client(timeout_s=30)
+    try:
+        await supervisor.wait_ready(240)
+        english = await client.parse("I forgot my password again")
+        gujarati = await client.parse("મારો ઓર્ડર ક્યાં છે?")
+    finally:
+        await client.close()
+        await supervisor.stop()
+    assert english.intent == "faq/reset_password"
+    assert gujarati.intent == "faq/order_status"  # the embeddings still cross languages
+    assert english.similarity is not None

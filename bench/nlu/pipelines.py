@@ -38,6 +38,12 @@ PIPELINES: dict[str, list[dict[str, Any]]] = {
     "stock": STOCK,
     # Sentence embeddings into a softmax, with nearest-example similarity: seconds to train.
     "e5-softmax": [{"name": "WhitespaceTokenizer"}, {"name": E5}, {"name": SOFTMAX}],
+    # The same, with word uni+bigram TF-IDF next to the embeddings in the softmax.
+    "e5-lexical": [
+        {"name": "WhitespaceTokenizer"},
+        {"name": E5},
+        {"name": SOFTMAX, "lexical": "word"},
+    ],
     # The same embeddings into DIET (each token carries the sentence vector).
     "e5-diet": [
         {"name": "WhitespaceTokenizer"},

@@ -18,7 +18,7 @@ from typing import Any
 from bench.nlu.run import RESULTS, ROOT
 
 ORDER = ["demo", "demo-en", "clinc150", "banking77", "bitext", "stackfaq"]
-PIPELINE_ORDER = ["stock", "e5-softmax", "e5-diet", "config"]
+PIPELINE_ORDER = ["stock", "e5-softmax", "e5-lexical", "e5-diet", "config"]
 INTRO_FILE = Path(__file__).with_name("RESULTS_INTRO.md")
 
 

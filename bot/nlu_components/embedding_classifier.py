@@ -11,6 +11,10 @@ Two views of the same embeddings:
   in the parse response, so the bot can refuse a confident guess about something
   nothing in the training data resembles.
 
+Optionally (``lexical: word`` or ``char``) TF-IDF n-grams of the message join the
+embeddings in the softmax (bot/nlu_components/lexical.py); the similarity signal stays
+on the embeddings alone.
+
 Retraining after a knowledge-base edit costs the embeddings of the changed questions
 (the featurizer's cache has the rest) plus one softmax fit: seconds, not DIET's epochs.
 """
@@ -30,6 +34,8 @@ from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturiz
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu_components import lexical
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,10 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             # guesses from it when unsure, so it must reach past the core intents.
             "ranking_length": 0,
             "random_seed": 42,
+            # TF-IDF n-grams next to the embeddings: None (off), "word" or "char".
+            "lexical": None,
+            "lexical_weight": 1.0,
+            "lexical_min_df": 2,
         }
 
     @staticmethod
@@ -78,6 +88,7 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         self.weights = weights
         # Stored in half precision; converted once here, not on every message.
         self._examples = weights["examples"].astype(np.float32) if weights is not None else None
+        self._lexical = _stored_vocabulary(weights)
 
     @classmethod
     def create(
@@ -114,8 +125,16 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         X = self._features(examples)
         labels = np.array([str(e.get(INTENT)) for e in examples])
         classes, y = np.unique(labels, return_inverse=True)
+        vocabulary = None
+        inputs: Any = X
+        if self.config["lexical"]:
+            texts = [str(e.get(TEXT)) for e in examples]
+            vocabulary = lexical.fit(
+                str(self.config["lexical"]), texts, int(self.config["lexical_min_df"])
+            )
+            inputs = self._with_lexical(X, texts, vocabulary)
         if len(classes) == 1:
-            coef = np.zeros((1, X.shape[1]), dtype=np.float32)
+            coef = np.zeros((1, inputs.shape[1]), dtype=np.float32)
             intercept = np.zeros(1, dtype=np.float32)
         else:
             model = LogisticRegression(
@@ -125,7 +144,7 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
                 random_state=int(self.config["random_seed"]),
                 multi_class="multinomial",
             )
-            model.fit(X, y)
+            model.fit(inputs, y)
             coef, intercept = model.coef_, model.intercept_
             if len(classes) == 2:
                 # sklearn keeps one row for two classes; the softmax below wants two.
@@ -138,7 +157,15 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             "examples": X.astype(np.float16),  # half precision: plenty for a cosine
             "example_class": y.astype(np.int32),
         }
+        if vocabulary is not None:
+            self.weights |= {
+                "lexical_kind": np.array(vocabulary.kind),
+                "lexical_terms": vocabulary.terms,
+                "lexical_idf": vocabulary.idf,
+                "lexical_weight": np.array(float(self.config["lexical_weight"])),
+            }
         self._examples = X
+        self._lexical = vocabulary
         self.persist()
         return self._resource
 
@@ -174,7 +201,11 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         if self.weights is None or self._examples is None or not messages:
             return messages
         X = self._features(messages)
-        probabilities = self._softmax(X)
+        inputs: Any = X
+        if self._lexical is not None:
+            texts = [str(m.get(TEXT) or "") for m in messages]
+            inputs = self._with_lexical(X, texts, self._lexical)
+        probabilities = self._softmax(inputs)
         similarities = X @ self._examples.T
         for message, probs, sims in zip(messages, probabilities, similarities, strict=False):
             ranking, signals = self._rank(probs, sims)
@@ -183,9 +214,20 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             message.set(SIGNALS_KEY, signals, add_to_output=True)
         return messages
 
-    def _softmax(self, X: np.ndarray) -> np.ndarray:
+    def _with_lexical(
+        self, X: np.ndarray, texts: list[str], vocabulary: lexical.LexicalVocabulary
+    ) -> Any:
+        """The embeddings with the texts' TF-IDF n-grams appended (a sparse matrix)."""
+        from scipy import sparse
+
+        stored = self.weights.get("lexical_weight") if self.weights else None
+        weight = float(stored) if stored is not None else float(self.config["lexical_weight"])
+        tfidf = lexical.transform(vocabulary, texts) * weight
+        return sparse.hstack([sparse.csr_matrix(X), tfidf], format="csr")
+
+    def _softmax(self, X: Any) -> np.ndarray:
         assert self.weights is not None  # process() returns early on an untrained model
-        logits = X @ self.weights["coef"].T + self.weights["intercept"]
+        logits = np.asarray(X @ self.weights["coef"].T) + self.weights["intercept"]
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
@@ -209,3 +251,11 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             "nearest_intent": str(classes[owner[nearest]]),
         }
         return ranking, signals
+
+
+def _stored_vocabulary(weights: dict[str, np.ndarray] | None) -> lexical.LexicalVocabulary | None:
+    if weights is None or "lexical_terms" not in weights:
+        return None
+    return lexical.LexicalVocabulary(
+        str(weights["lexical_kind"]), weights["lexical_terms"], weights["lexical_idf"]
+    )
