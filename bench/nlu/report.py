@@ -122,19 +122,26 @@ def language_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def latency_lines() -> list[str]:
-    path = RESULTS.parent / "latency.json"
-    if not path.exists():
-        return ["(not measured)"]
-    data = json.loads(path.read_text(encoding="utf-8"))
-    lines = ["| pipeline | p50 ms | p90 ms | p99 ms |", "|---|---|---|---|"]
-    for name, ms in data["ms"].items():
-        lines.append(f"| {name} | {ms['p50']} | {ms['p90']} | {ms['p99']} |")
-    lines += [
-        "",
-        f"`{data['command']}` ({data['started']}): {data['queries']} queries per pipeline, "
-        f"servers side by side, requests alternating; load average at the end "
-        f"{data['load_average_at_end']}.",
+    runs = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(RESULTS.parent.glob("latency*.json"))
     ]
+    if not runs:
+        return ["(not measured)"]
+    lines = ["| run | pipeline | p50 ms | p90 ms | p99 ms |", "|---|---|---|---|---|"]
+    for data in sorted(runs, key=lambda d: d["started"]):
+        for name, ms in data["ms"].items():
+            lines.append(
+                f"| {data['started']} | {name} | {ms['p50']} | {ms['p90']} | {ms['p99']} |"
+            )
+    lines.append("")
+    for data in sorted(runs, key=lambda d: d["started"]):
+        note = f" {data['note']}." if data.get("note") else ""
+        lines.append(
+            f"- {data['started']}: `{data['command']}`, {data['queries']} queries per "
+            f"pipeline, requests alternating between servers; load average at the end "
+            f"{data['load_average_at_end']}.{note}"
+        )
     return lines
 
 
