@@ -64,14 +64,17 @@ CORE = [
 ]
 
 
-@pytest.fixture(scope="module")
-async def embedding_model() -> Path:
-    project = compile_project(
-        KB, pipeline=PIPELINE, build_dir=ROOT / ".cache" / "build-components", core=CORE
-    )
+async def trained(pipeline: list[dict[str, object]], build: str) -> Path:
+    """The small KB trained through the project's own path (cached by input hash)."""
+    project = compile_project(KB, pipeline=pipeline, build_dir=ROOT / ".cache" / build, core=CORE)
     return await train(
         project, models_dir=MODEL_CACHE, rasa_venv=ROOT / ".venv-rasa", progress=print
     )
+
+
+@pytest.fixture(scope="module")
+async def embedding_model() -> Path:
+    return await trained(PIPELINE, "build-components")
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +136,7 @@ async def test_english_only_faqs_answer_other_languages(
 
 @pytest.fixture(scope="module")
 async def lexical_model() -> Path:
-    project = compile_project(
-        KB, pipeline=LEXICAL_PIPELINE, build_dir=ROOT / ".cache" / "build-lexical", core=CORE
-    )
-    return await train(
-        project, models_dir=MODEL_CACHE, rasa_venv=ROOT / ".venv-rasa", progress=print
-    )
+    return await trained(LEXICAL_PIPELINE, "build-lexical")
 
 
 def stored_weights(model: Path) -> dict[str, np.ndarray]:
