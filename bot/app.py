@@ -198,7 +198,8 @@ def build_helpdesk(
         # admin (issue 8): parses wait out a model swap instead of failing
         nlu = HotSwapNlu(nlu, base_url=supervisor.url, token=supervisor.token)
     install_error_counter()  # admin (issue 8): errors_total on /metrics
-    nlu = MeteredNlu(nlu, thresholds=configured_thresholds(settings.nlu))
+    thresholds = configured_thresholds(settings.nlu)
+    nlu = MeteredNlu(nlu, thresholds=thresholds)
     registry = ChannelRegistry()
     for channel in channels:
         registry.add(channel)
@@ -212,7 +213,7 @@ def build_helpdesk(
             brand=settings.bot.brand,
             default_language=settings.bot.default_language,
             languages=tuple(settings.bot.languages),
-            thresholds=configured_thresholds(settings.nlu),
+            thresholds=thresholds,
             low_confidence_turns=settings.nlu.low_confidence_turns,
             ask_helpful=settings.admin.helpful_buttons,  # admin (issue 8)
         ),

@@ -130,7 +130,10 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         if self.config["lexical"]:
             texts = [str(e.get(TEXT)) for e in examples]
             vocabulary = lexical.fit(
-                str(self.config["lexical"]), texts, int(self.config["lexical_min_df"])
+                str(self.config["lexical"]),
+                texts,
+                int(self.config["lexical_min_df"]),
+                float(self.config["lexical_weight"]),
             )
             inputs = self._with_lexical(X, texts, vocabulary)
         if len(classes) == 1:
@@ -162,7 +165,7 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
                 "lexical_kind": np.array(vocabulary.kind),
                 "lexical_terms": vocabulary.terms,
                 "lexical_idf": vocabulary.idf,
-                "lexical_weight": np.array(float(self.config["lexical_weight"])),
+                "lexical_weight": np.array(vocabulary.weight),
             }
         self._examples = X
         self._lexical = vocabulary
@@ -220,9 +223,7 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         """The embeddings with the texts' TF-IDF n-grams appended (a sparse matrix)."""
         from scipy import sparse
 
-        stored = self.weights.get("lexical_weight") if self.weights else None
-        weight = float(stored) if stored is not None else float(self.config["lexical_weight"])
-        tfidf = lexical.transform(vocabulary, texts) * weight
+        tfidf = lexical.transform(vocabulary, texts)
         return sparse.hstack([sparse.csr_matrix(X), tfidf], format="csr")
 
     def _softmax(self, X: Any) -> np.ndarray:
@@ -257,5 +258,8 @@ def _stored_vocabulary(weights: dict[str, np.ndarray] | None) -> lexical.Lexical
     if weights is None or "lexical_terms" not in weights:
         return None
     return lexical.LexicalVocabulary(
-        str(weights["lexical_kind"]), weights["lexical_terms"], weights["lexical_idf"]
+        str(weights["lexical_kind"]),
+        weights["lexical_terms"],
+        weights["lexical_idf"],
+        float(weights["lexical_weight"]),
     )

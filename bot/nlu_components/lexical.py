@@ -33,13 +33,15 @@ class LexicalVocabulary:
     terms: np.ndarray
     """The n-grams, in feature-column order (a unicode array)."""
     idf: np.ndarray
+    weight: float = 1.0
+    """Scales the TF-IDF columns against the (unit-length) embedding columns."""
 
     @property
     def size(self) -> int:
         return len(self.terms)
 
 
-def fit(kind: str, texts: Sequence[str], min_df: int = 2) -> LexicalVocabulary:
+def fit(kind: str, texts: Sequence[str], min_df: int = 2, weight: float = 1.0) -> LexicalVocabulary:
     """The n-grams seen in at least ``min_df`` training texts, with their IDF."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -54,11 +56,11 @@ def fit(kind: str, texts: Sequence[str], min_df: int = 2) -> LexicalVocabulary:
     vectorizer.fit(list(texts))
     order = sorted(vectorizer.vocabulary_.items(), key=lambda item: item[1])
     terms = np.array([term for term, _ in order], dtype=str)
-    return LexicalVocabulary(kind, terms, np.asarray(vectorizer.idf_, dtype=np.float32))
+    return LexicalVocabulary(kind, terms, np.asarray(vectorizer.idf_, dtype=np.float32), weight)
 
 
 def transform(vocabulary: LexicalVocabulary, texts: Sequence[str]) -> Any:
-    """Rows of sublinear TF x IDF, L2-normalised (a scipy CSR matrix)."""
+    """Rows of sublinear TF x IDF, L2-normalised, times the weight (a scipy CSR matrix)."""
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.preprocessing import normalize
 
@@ -71,7 +73,7 @@ def transform(vocabulary: LexicalVocabulary, texts: Sequence[str]) -> Any:
     ).transform(list(texts))
     counts.data = 1.0 + np.log(counts.data)
     weighted = counts.multiply(vocabulary.idf.reshape(1, -1)).tocsr()
-    return normalize(weighted, norm="l2", copy=False)
+    return normalize(weighted, norm="l2", copy=False) * vocabulary.weight
 
 
 def _kind(kind: str) -> tuple[str, tuple[int, int]]:
