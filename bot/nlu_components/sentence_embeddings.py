@@ -9,7 +9,10 @@ e5 embedding (``views: query+passage``, the default):
    Telugu, Georgian, Devanagari, ...), learnt from the training examples. e5 vectors
    carry the language as well as the meaning; without the centering a Telugu
    question lands next to Telugu examples of any intent before the English examples
-   of the right one;
+   of the right one. A mean is one direction; the language also shows in others, so
+   training then finds the directions along which one intent's examples differ by
+   script (the principal directions of the per-intent, per-script mean offsets) and
+   this view drops the strongest ``language_directions`` of them;
 2. training examples as ``passage:``, messages as ``query:`` - the asymmetric
    retrieval e5 was trained for, which crosses languages best (an English-only FAQ
    answers Gujarati, Telugu, Georgian and Hindi questions).
@@ -46,7 +49,7 @@ from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.nlu.tokenizers.tokenizer import Tokenizer
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -58,6 +61,7 @@ from bot.nlu_components.embedding_backends import (
     EmbeddingCache,
     load_backend,
 )
+from bot.nlu_components.language_subspace import language_directions, project_out
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +72,8 @@ PARSE_CACHE_ENV = "HELPDESK_EMBEDDING_CACHE_AT_PARSE"
 
 
 MEANS_FILE = "script_means.npz"
+# Stored next to the script means, under a key no script name can take.
+DIRECTIONS_KEY = "__language_directions__"
 
 
 def script_of(text: str) -> str:
@@ -126,6 +132,10 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             "views": "query+passage",
             # Subtract each script's mean from the query view (learnt in training).
             "center": True,
+            # Then project out this many directions along which the same intent's
+            # examples differ by script (learnt in training; 0: off). Needs intents
+            # with examples in two or more scripts; otherwise nothing is removed.
+            "language_directions": 16,
             # Disk cache for training texts (None: no cache). $HELPDESK_EMBEDDING_CACHE wins.
             "cache_dir": ".cache/embeddings",
             # "none": sentence feature only; "repeat": each token also gets the vector.
@@ -144,6 +154,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         means: dict[str, np.ndarray] | None = None,
+        directions: np.ndarray | None = None,
     ) -> None:
         super().__init__(execution_context.node_name, config)
         self._model_storage = model_storage
@@ -151,6 +162,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         self._backend: EmbeddingBackend | None = None
         self._cached: CachedBackend | None = None
         self.means: dict[str, np.ndarray] = means or {}
+        # (k, dim) orthonormal rows removed from the centred query view; None: none.
+        self.directions = directions
         # Customers repeat themselves ("hi", "where is my order"): recent messages'
         # embeddings are kept, bounded, so a repeat costs no model call.
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -184,7 +197,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
                 means = {key: stored[key] for key in stored.files}
         except (ValueError, FileNotFoundError):
             logger.debug("SentenceEmbeddingFeaturizer: no script means persisted")
-        featurizer = cls(config, execution_context, model_storage, resource, means)
+        directions = means.pop(DIRECTIONS_KEY, None)
+        featurizer = cls(config, execution_context, model_storage, resource, means, directions)
         # Load the model (and run it once) while Rasa loads, so that the server reports
         # ready only when it can answer, and the first customer does not wait for it.
         featurizer.backend.embed(["warm up"], QUERY)
@@ -221,17 +235,29 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return self._cached
 
     def train(self, training_data: TrainingData) -> Resource:
-        """Learns each script's mean query embedding (for the centering)."""
-        texts = [str(m.get(TEXT)) for m in training_data.training_examples if m.get(TEXT)]
+        """Learns each script's mean query embedding and the language directions."""
+        examples = [m for m in training_data.training_examples if m.get(TEXT)]
+        texts = [str(m.get(TEXT)) for m in examples]
+        self.directions = None
         if self._config["center"] and texts and self._config["views"] != PASSAGE:
             vectors = self._training_backend().embed(texts, QUERY)
             scripts = np.array([script_of(t) for t in texts])
             self.means = {"*": vectors.mean(axis=0)}
             for script in set(scripts.tolist()):
                 self.means[script] = vectors[scripts == script].mean(axis=0)
+            intents = np.array([str(m.get(INTENT) or "") for m in examples])
+            self.directions = language_directions(
+                self._centered(texts, vectors),
+                intents,
+                scripts,
+                int(self._config["language_directions"]),
+            )
+        stored = dict(self.means)
+        if self.directions is not None:
+            stored[DIRECTIONS_KEY] = self.directions
         with self._model_storage.write_to(self._resource) as directory:
             # numpy's stubs match **arrays against savez's allow_pickle keyword.
-            np.savez(directory / MEANS_FILE, **self.means)  # type: ignore[arg-type]
+            np.savez(directory / MEANS_FILE, **stored)  # type: ignore[arg-type]
         return self._resource
 
     def process(self, messages: list[Message]) -> list[Message]:
@@ -259,7 +285,10 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             return _unit(vectors)
         fallback = self.means.get("*", np.zeros(vectors.shape[1], dtype=np.float32))
         means = np.stack([self.means.get(script_of(t), fallback) for t in texts])
-        return _unit(vectors - means)
+        centered = _unit(vectors - means)
+        if self.directions is None:
+            return centered
+        return _unit(project_out(centered, self.directions))
 
     def _views(self, texts: list[str], backend: EmbeddingBackend, training: bool) -> np.ndarray:
         views = self._config["views"]
