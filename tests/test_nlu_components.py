@@ -81,6 +81,16 @@ async def trained(
     )
 
 
+def stored_arrays(model: Path, file_suffix: str) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file in the model archive whose name ends so."""
+    with tarfile.open(model) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith(file_suffix))
+        handle = archive.extractfile(member)
+        assert handle is not None
+        with np.load(io.BytesIO(handle.read()), allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+
+
 @pytest.fixture(scope="module")
 async def embedding_model() -> Path:
     return await trained(PIPELINE, "build-components")
@@ -106,11 +116,7 @@ def test_the_model_persists_both_components(embedding_model: Path) -> None:
         names = archive.getnames()
     assert any(n.endswith("embedding_classifier.npz") for n in names), names
     assert any(n.endswith("script_means.npz") for n in names), names
-    means_file = next(n for n in names if n.endswith("script_means.npz"))
-    with tarfile.open(embedding_model) as archive:
-        member = archive.extractfile(means_file)
-        assert member is not None
-        stored = np.load(io.BytesIO(member.read()), allow_pickle=False)
+    stored = stored_arrays(embedding_model, "script_means.npz")
     # Three intents speak English and Gujarati: language directions were learnt.
     directions = stored["__language_directions__"]
     assert directions.shape[1] == 384 and 1 <= len(directions) <= 16
@@ -161,12 +167,7 @@ async def lexical_model() -> Path:
 
 
 def stored_weights(model: Path) -> dict[str, np.ndarray]:
-    with tarfile.open(model) as archive:
-        member = next(m for m in archive.getmembers() if m.name.endswith("classifier.npz"))
-        handle = archive.extractfile(member)
-        assert handle is not None
-        with np.load(io.BytesIO(handle.read()), allow_pickle=False) as stored:
-            return {key: stored[key] for key in stored.files}
+    return stored_arrays(model, "classifier.npz")
 
 
 async def test_lexical_features_are_persisted_and_used_at_parse_time(

@@ -73,6 +73,7 @@ class Features:
         scripts = np.array([script_of(t) for t in texts])
         self.means = {s: query[scripts == s].mean(axis=0) for s in set(scripts.tolist())}
         self.fallback = query.mean(axis=0)
+        self.directions: np.ndarray | None = None  # learnt from the un-projected view
         self.directions = language_directions(
             self._centred(texts, query), np.array(intents), scripts, directions
         )
@@ -85,7 +86,7 @@ class Features:
     def views(self, texts: list[str], training: bool = False) -> np.ndarray:
         query = self.embedder.embed(texts, QUERY)
         centred = self._centred(texts, query)
-        if getattr(self, "directions", None) is not None:
+        if self.directions is not None:
             centred = unit(project_out(centred, self.directions))
         other = self.embedder.embed(texts, PASSAGE) if training else query
         return np.hstack([centred, unit(other)])

@@ -36,10 +36,6 @@ class LexicalVocabulary:
     weight: float = 1.0
     """Scales the TF-IDF columns against the (unit-length) embedding columns."""
 
-    @property
-    def size(self) -> int:
-        return len(self.terms)
-
 
 def fit(kind: str, texts: Sequence[str], min_df: int = 2, weight: float = 1.0) -> LexicalVocabulary:
     """The n-grams seen in at least ``min_df`` training texts, with their IDF."""
