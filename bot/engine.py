@@ -6,7 +6,9 @@
 Every inbound message is committed before anything else happens and every reply
 is committed before it is sent, so a crash loses nothing and sends nothing twice
 (``recover`` picks up what was stored but not finished). Messages of one
-conversation are processed one at a time, in order; conversations run concurrently.
+conversation are processed one at a time, in arrival order (``bot.locks``); a message
+is stored before it waits for the turns ahead of it, so the platform's acknowledgement
+never waits for them. Conversations run concurrently.
 """
 
 from __future__ import annotations
@@ -140,15 +142,22 @@ class Engine:
         ``on_stored`` runs once the message is safely committed (or known to be a
         duplicate): the moment a channel may acknowledge it to the platform.
         """
-        async with self._locks.hold((inbound.channel, inbound.conversation_key)):
+        # The place in the conversation's line is taken now, in arrival order, but the
+        # message is stored before waiting for it: the platform's acknowledgement does not
+        # wait for the turns ahead (Slack redelivers what is not acknowledged in 3 s).
+        place = self._locks.place((inbound.channel, inbound.conversation_key))
+        try:
             message_id = await self._store_inbound(inbound)
             if on_stored is not None:
                 await on_stored()
             if message_id is None:
                 log.info("duplicate %s message %s dropped", inbound.channel, inbound.message_id)
                 return []
-            turn = await self._process(inbound, message_id)
-        # Outside the lock: the desk may write to other conversations (queue positions).
+            async with place:
+                turn = await self._process(inbound, message_id)
+        finally:
+            place.release()
+        # Outside the line: the desk may write to other conversations (queue positions).
         await self._after_turn(turn)
         return turn.replies
 
@@ -199,6 +208,9 @@ class Engine:
             assert message is not None
             conversation = await ConversationRepository(session).get(message.conversation_id)
             assert conversation is not None
+            if message.delivery != Delivery.RECEIVED:
+                # Already handled: recovery at start-up met it stored but unanswered.
+                return Turn([], conversation.id)
             returned = conversation.state == State.RESOLVED and not csat
             if returned:
                 # A resolved chat the customer writes to again is the bot's again.
@@ -363,7 +375,7 @@ class Engine:
         if not enabled or not latest.negative:
             return False
         earlier = await MessageRepository(session).recent_inbound(
-            message.conversation_id, limit=FRUSTRATION_WINDOW
+            message.conversation_id, limit=FRUSTRATION_WINDOW, through=message.id
         )
         flags = [bool((m.nlu or {}).get("negative")) for m in earlier if m.id != message.id]
         return is_frustrated(latest, flags, window=FRUSTRATION_WINDOW)

@@ -18,6 +18,7 @@ from bot.storage.models import (
     Ticket,
 )
 from tests.conftest import TEST_KB, Pipeline
+from tests.support.gated_nlu import GatedNlu
 
 pytestmark = pytest.mark.rasa
 
@@ -197,3 +198,23 @@ async def test_message_stored_before_a_crash_is_answered_on_recovery(pipeline: P
             select(func.count(Message.id)).where(Message.delivery == Delivery.RECEIVED)
         )
     assert unprocessed == 0
+
+
+async def test_recovery_meeting_messages_still_in_line_answers_each_once(
+    pipeline: Pipeline,
+) -> None:
+    gated = GatedNlu(pipeline.engine.nlu)
+    pipeline.engine.nlu = gated
+    first = asyncio.ensure_future(pipeline.channel.push("where is my order"))
+    second = asyncio.ensure_future(pipeline.channel.push("how do I reset my password"))
+    await asyncio.wait_for(gated.reached.wait(), 30)
+    # Both are stored and unanswered (the second waits in line behind the first) when
+    # recovery reads what is unanswered, as at a start-up with channels already open.
+    recovery = asyncio.ensure_future(pipeline.engine.recover())
+    await asyncio.sleep(0.05)
+    gated.gate.set()
+    await asyncio.gather(first, second, recovery)
+    assert [m.text for m in pipeline.channel.sent_to("alice")] == [
+        answer("order_status", "en"),
+        answer("reset_password", "en"),
+    ]

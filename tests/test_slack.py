@@ -19,7 +19,6 @@ from bot.channels.slack_format import escape, section
 from bot.engine import Engine
 from bot.i18n import Catalogue
 from bot.knowledge import LiveKnowledgeBase, load_knowledge_base
-from bot.nlu import ParseResult
 from bot.rasa_server import RasaSupervisor
 from bot.settings import SlackSettings
 from bot.storage.database import Database
@@ -27,27 +26,13 @@ from bot.storage.models import ChannelIdentity, Delivery, Direction, Message
 from bot.web.app import create_web_app
 from tests.conftest import TEST_KB, engine_options
 from tests.support.fake_slack import FakeSlack
+from tests.support.gated_nlu import GatedNlu
 from tests.support.server import serve
 
 pytestmark = pytest.mark.rasa
 
 KB = load_knowledge_base(TEST_KB)
 ORDER_ANSWER = KB.entries["order_status"].answers["en"]
-
-
-class GatedNlu:
-    """The real NLU client behind a gate: parsing waits until the test opens it."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.gate = asyncio.Event()
-
-    async def parse(self, text: str) -> ParseResult:
-        await self.gate.wait()
-        return await self.inner.parse(text)  # type: ignore[no-any-return]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @dataclass
@@ -180,6 +165,30 @@ async def test_the_ack_does_not_wait_for_the_nlu(bot: SlackBot) -> None:
     gated.gate.set()
     [reply] = await bot.replies("DU1", 1)
     assert reply["text"] == escape(ORDER_ANSWER)
+
+
+async def test_a_second_message_is_stored_and_acknowledged_while_the_first_is_answered(
+    bot: SlackBot,
+) -> None:
+    gated = GatedNlu(bot.engine.nlu)
+    bot.engine.nlu = gated
+    first = await bot.slack.post_event(bot.events_url, bot.slack.dm("U1", "where is my order?"))
+    started = time.monotonic()
+    second = await bot.slack.post_event(
+        bot.events_url, bot.slack.dm("U1", "how do I reset my password")
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+    # Both committed while the first turn still waits for the NLU: the second's ack did
+    # not wait for the first turn (before, it waited 2 s and was acknowledged unstored).
+    assert time.monotonic() - started < 1.5
+    assert [m.direction for m in await bot.transcript("DU1")] == [Direction.IN, Direction.IN]
+    assert gated.parsing == 1  # the second waits for its turn
+    gated.gate.set()
+    replies = await bot.replies("DU1", 2)
+    assert [r["text"] for r in replies] == [
+        escape(ORDER_ANSWER),
+        escape(KB.entries["reset_password"].answers["en"]),
+    ]
 
 
 # --- what must not be processed ------------------------------------------------------

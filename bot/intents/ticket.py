@@ -87,7 +87,9 @@ def _length_problem(
 
 async def _open_ticket(ctx: TurnContext, data: dict[str, str]) -> list[OutboundMessage]:
     summary, details = data.get("summary", ""), data.get("details", "")
-    recent = await MessageRepository(ctx.session).recent_inbound(ctx.conversation.id, limit=3)
+    recent = await MessageRepository(ctx.session).recent_inbound(
+        ctx.conversation.id, limit=3, through=ctx.message.id
+    )
     frustrated = any((m.nlu or {}).get("negative") for m in recent)
     priority = infer_priority(f"{summary}\n{details}", frustrated=frustrated)
     ticket = await TicketRepository(ctx.session).create(

@@ -357,14 +357,22 @@ class MessageRepository:
         )
         return list(reversed((await self.session.scalars(stmt)).all()))
 
-    async def recent_inbound(self, conversation_id: int, *, limit: int) -> Sequence[Message]:
-        """The customer's latest messages, newest first."""
+    async def recent_inbound(
+        self, conversation_id: int, *, limit: int, through: int | None = None
+    ) -> Sequence[Message]:
+        """The customer's latest messages (up to message ``through``), newest first.
+
+        ``through`` is the message being answered: later ones may already be stored,
+        waiting for their turn, and are not part of its past.
+        """
         stmt = (
             select(Message)
             .where(Message.conversation_id == conversation_id, Message.direction == Direction.IN)
             .order_by(Message.id.desc())
             .limit(limit)
         )
+        if through is not None:
+            stmt = stmt.where(Message.id <= through)
         return (await self.session.scalars(stmt)).all()
 
     async def last_outbound(self, conversation_id: int) -> Message | None:
