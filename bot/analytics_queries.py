@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.analytics import Event, Numbers, Share, Sla, conversation_facts, summarize
+from bot.decision import was_acted_on
 from bot.nlu import FAQ_PREFIX
 from bot.storage.models import (
     Conversation,
@@ -113,7 +114,9 @@ async def _messages(
             answered = (
                 intent is not None
                 and intent.startswith(FAQ_PREFIX)
-                and (bool((nlu or {}).get("command")) or (confidence or 0.0) >= threshold)
+                and was_acted_on(
+                    intent=intent, confidence=confidence, nlu=nlu, answer_threshold=threshold
+                )
             )
             faq_id = intent[len(FAQ_PREFIX) :] if answered and intent else None
             events[conversation_id].append(Event(aware(at), "in", faq_id))

@@ -17,9 +17,10 @@ Pure functions: no I/O, no state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from bot.nlu import OUT_OF_SCOPE, ParseResult
 
@@ -109,6 +110,31 @@ def decide(
     guesses = tuple([g for g in candidates if known_faq(g)][:2])
     action = Action.HAND_OFF if unsure_turns + 1 >= unsure_limit else Action.CLARIFY
     return Decision(action, best, reason, guesses)
+
+
+ACTED = frozenset({"confident", "command"})
+"""Decision reasons for which the bot acted on the intent itself."""
+
+
+def was_acted_on(
+    *,
+    intent: str | None,
+    confidence: float | None,
+    nlu: Mapping[str, Any] | None,
+    answer_threshold: float,
+) -> bool:
+    """Whether the bot acted on a stored customer message's intent (analytics, reports).
+
+    The turn's own decision when the message records it (``nlu["decision"]``, every
+    message the NLU read since 2026-11-24); for older rows, the part of the rule their
+    columns still tell: an intent other than ``out_of_scope``, confident enough.
+    """
+    recorded = (nlu or {}).get("decision")
+    if isinstance(recorded, str):
+        return recorded in ACTED
+    if intent is None or intent == OUT_OF_SCOPE:
+        return False
+    return bool((nlu or {}).get("command")) or (confidence or 0.0) >= answer_threshold
 
 
 def acted_intent(

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels import (
     ChannelRegistry,
 )
-from bot.decision import Thresholds, acted_intent
+from bot.decision import Thresholds, acted_intent, decide
 from bot.dialogue import continue_dialogue, takes
 from bot.frustration import Signs, is_frustrated, signs
 from bot.handoff import HUMAN_STATES, HandoffDesk, HandoffReason, State, move, queue_for_human
@@ -269,7 +269,7 @@ class Engine:
                     session, conversation, replies, language=understood.reply_language
                 )
             message.delivery = Delivery.PROCESSED
-            understood.record(message, conversation)
+            understood.record(message, conversation, decision=self._decision(understood))
             state_changed = returned or conversation.state != state_before
         if taken_over:
             await self._relay_to_desk(conversation, message)
@@ -277,6 +277,17 @@ class Engine:
         for row_id, reply in zip(outbox_ids, replies, strict=True):
             await self.outbox.send(row_id, inbound.channel, inbound.conversation_key, reply)
         return Turn(replies, conversation.id, state_changed)
+
+    def _decision(self, understood: Understanding) -> str | None:
+        """Why the bot did (not) act on what the NLU read; ``None`` when it read nothing."""
+        if understood.result is None:
+            return None
+        kb = self.kb.current
+        return decide(
+            understood.result,
+            thresholds=self.options.thresholds,
+            known_faq=lambda faq_id: kb.get(faq_id) is not None,
+        ).reason
 
     def _language(self, inbound: InboundMessage, previous: str | None) -> LanguageGuess:
         return detect_language(

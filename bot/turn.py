@@ -34,14 +34,21 @@ class Understanding:
     negative: Signs | None
     content_only: bool
 
-    def record(self, message: Message, conversation: Conversation) -> None:
-        """Keep it on the message (the console shows it) and the conversation's language."""
+    def record(
+        self, message: Message, conversation: Conversation, *, decision: str | None = None
+    ) -> None:
+        """Keep it on the message (the console shows it) and the conversation's language.
+
+        ``decision`` is why the bot acted on the intent or not (``Decision.reason``):
+        analytics and the unanswered report read it back (``bot.decision.was_acted_on``).
+        """
         result = self.result
         message.language = self.guess.language
         message.intent = result.intent if result else None
         message.confidence = result.confidence if result else None
         message.nlu = {
             **(result.as_json() if result else {}),
+            **({"decision": decision} if decision is not None else {}),
             "language_source": self.guess.source,
             **({"error": self.nlu_error} if self.nlu_error else {}),
             **(

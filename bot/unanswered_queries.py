@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.nlu import OUT_OF_SCOPE
+from bot.decision import was_acted_on
 from bot.storage.models import (
     ConversationState,
     Direction,
@@ -28,12 +28,18 @@ def _is_question(message: Message) -> bool:
 
 
 def _not_understood(message: Message, threshold: float) -> bool:
-    """What the engine would not act on (bot.decision): no intent, out of scope, not confident."""
-    if (message.nlu or {}).get("error"):
-        return False  # the NLU was down: not a gap in the knowledge base
-    if message.intent is None or message.intent == OUT_OF_SCOPE:
-        return message.nlu is not None
-    return (message.confidence or 0.0) < threshold
+    """What the engine did not act on (bot.decision): the NLU read it and was unsure."""
+    nlu = message.nlu
+    if nlu is None or nlu.get("error") or "intent" not in nlu:
+        # Not read (a human had the chat, an open dialogue took the message) or the NLU
+        # was down: no gap in the knowledge base.
+        return False
+    return not was_acted_on(
+        intent=message.intent,
+        confidence=message.confidence,
+        nlu=message.nlu,
+        answer_threshold=threshold,
+    )
 
 
 async def unanswered_questions(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.decision import Action, Thresholds, acted_intent, decide, margin
+from bot.decision import Action, Thresholds, acted_intent, decide, margin, was_acted_on
 from bot.nlu import IntentScore, ParseResult, parse_command
 from bot.settings import load_settings
 from bot.thresholds import Observation, choose, configured, write_config
@@ -159,3 +159,27 @@ def test_write_config_keeps_comments_and_other_keys(tmp_path: Path) -> None:
     write_config(config, Thresholds(0.5, 0.0, 0.8), "again")
     again = config.read_text(encoding="utf-8")
     assert again.count("# thresholds:") == 1 and again.count("similarity_threshold") == 1
+
+
+@pytest.mark.parametrize(
+    ("intent", "confidence", "nlu", "acted"),
+    [
+        # The recorded decision wins over the columns, either way.
+        ("faq/order_status", 0.9, {"intent": "faq/order_status", "decision": "ambiguous"}, False),
+        ("faq/order_status", 0.9, {"intent": "faq/order_status", "decision": "unfamiliar"}, False),
+        ("faq/shipping", 0.1, {"intent": "faq/shipping", "decision": "command"}, True),
+        ("greet", 0.6, {"intent": "greet", "decision": "confident"}, True),
+        # Rows stored before decisions were recorded: what their columns tell.
+        ("faq/order_status", 0.9, {"intent": "faq/order_status"}, True),
+        ("faq/order_status", 0.3, {"intent": "faq/order_status"}, False),
+        ("faq/shipping", 0.3, {"intent": "faq/shipping", "command": True}, True),
+        ("out_of_scope", 0.99, {"intent": "out_of_scope"}, False),
+        (None, None, None, False),
+    ],
+)
+def test_was_acted_on_reads_the_recorded_decision_first(
+    intent: str | None, confidence: float | None, nlu: dict[str, object] | None, acted: bool
+) -> None:
+    assert (
+        was_acted_on(intent=intent, confidence=confidence, nlu=nlu, answer_threshold=0.5) is acted
+    )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.analytics_queries import numbers_for_period
+from bot.decision import Thresholds
 from bot.knowledge import load_knowledge_base
 from bot.storage.models import (
     Conversation,
@@ -17,6 +21,7 @@ from bot.storage.models import (
     Message,
     Ticket,
 )
+from bot.unanswered_queries import unanswered_questions
 from tests.conftest import TEST_KB, Pipeline
 from tests.support.gated_nlu import GatedNlu
 
@@ -218,3 +223,36 @@ async def test_recovery_meeting_messages_still_in_line_answers_each_once(
         answer("order_status", "en"),
         answer("reset_password", "en"),
     ]
+
+
+async def test_each_read_message_records_the_decision_that_reports_count(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.channel.push("where is my order")
+    # An operating point that asks for a lead no model gives: every FAQ is "ambiguous",
+    # whatever its confidence (the answer_threshold alone would call it understood).
+    strict = Thresholds(confidence=pipeline.engine.options.thresholds.confidence, margin=0.9999)
+    pipeline.engine.options = replace(pipeline.engine.options, thresholds=strict)
+    await pipeline.channel.push("how do I reset my password")
+    first, second = await rows(pipeline, Message, Message.direction == Direction.IN)
+    assert first.nlu["decision"] == "confident"
+    assert second.nlu["decision"] == "ambiguous"
+    assert second.confidence >= strict.confidence
+    now = datetime.now(UTC)
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    async with pipeline.db.transaction() as session:
+        report = await unanswered_questions(
+            session,
+            start=start,
+            end=end,
+            answer_threshold=strict.confidence,
+            default_language="en",
+        )
+        numbers = await numbers_for_period(
+            session,
+            start=start,
+            end=end,
+            answer_threshold=strict.confidence,
+        )
+    assert [(u.text, u.source) for u in report] == [("how do I reset my password", "clarification")]
+    assert {faq: n.answers for faq, n in numbers.per_faq.items()} == {"order_status": 1}
