@@ -99,7 +99,8 @@ class Engine:
         self.desk_listeners: list[DeskListener] = []
         self.interceptors: list[Interceptor] = []
         self.desk: HandoffDesk | None = None
-        self._locks = KeyedLocks()
+        self._locks = KeyedLocks()  # turns (and the outbox's sends) of a conversation
+        self._arrivals = KeyedLocks()  # its messages being stored
         self.outbox = Outbox(db=db, channels=channels, hold=self._locks.hold)
 
     async def store_outbound(
@@ -142,12 +143,16 @@ class Engine:
         ``on_stored`` runs once the message is safely committed (or known to be a
         duplicate): the moment a channel may acknowledge it to the platform.
         """
-        # The place in the conversation's line is taken now, in arrival order, but the
-        # message is stored before waiting for it: the platform's acknowledgement does not
-        # wait for the turns ahead (Slack redelivers what is not acknowledged in 3 s).
-        place = self._locks.place((inbound.channel, inbound.conversation_key))
+        # The places in the conversation's lines are taken now, in arrival order, but the
+        # message is stored before waiting for its turn: the platform's acknowledgement
+        # does not wait for the turns ahead (Slack redelivers what is not acknowledged in
+        # 3 s). Stores have a line of their own, so message ids follow arrival order too.
+        key = (inbound.channel, inbound.conversation_key)
+        storing = self._arrivals.place(key)
+        place = self._locks.place(key)
         try:
-            message_id = await self._store_inbound(inbound)
+            async with storing:
+                message_id = await self._store_inbound(inbound)
             if on_stored is not None:
                 await on_stored()
             if message_id is None:
@@ -156,6 +161,7 @@ class Engine:
             async with place:
                 turn = await self._process(inbound, message_id)
         finally:
+            storing.release()
             place.release()
         # Outside the line: the desk may write to other conversations (queue positions).
         await self._after_turn(turn)
@@ -195,7 +201,9 @@ class Engine:
                     file_name=item.file_name,
                     mime_type=item.mime_type,
                     size_bytes=item.size,
-                    details=item.details,
+                    details={**item.details, "album": inbound.album}
+                    if inbound.album
+                    else item.details,
                 )
             # Someone who writes to us can be written to again (they unblocked the bot).
             await ConversationRepository(session).set_unreachable(conversation, reason=None)
@@ -340,6 +348,10 @@ class Engine:
             ask_helpful=self.options.ask_helpful,  # admin (issue 8)
         )
         if understood.content_only:
+            if inbound.album and await MessageRepository(session).album_seen(
+                conversation.id, inbound.album, before=message.id
+            ):
+                return []  # one polite reply per album, not one per photo
             return [ctx.say("unsupported_content")]
         # --- dialogues and ticket follow-ups (issue 6) ---
         taken = await self._intercept(inbound, ctx, understood)

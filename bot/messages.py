@@ -38,7 +38,9 @@ class InboundMessage:
     chat id, a Slack channel+thread, a web chat session); ``message_id`` is the
     platform's id, used to drop redeliveries. ``payload`` is set when the customer
     pressed a button (then ``text`` is the button's title). ``attachments`` carries
-    non-text content; ``text`` is then its caption, or empty.
+    non-text content; ``text`` is then its caption, or empty. ``album`` is the
+    platform's id for items sent together (a Telegram media group): each item is its
+    own message, but the customer sent one thing.
     """
 
     channel: str
@@ -50,6 +52,7 @@ class InboundMessage:
     language_hint: str | None = None
     payload: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    album: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -315,6 +315,27 @@ async def test_photo_gets_the_polite_reply_and_is_recorded(bot: TelegramBot) -> 
     assert stored[1].file_name == "invoice.pdf"
 
 
+async def test_an_album_gets_one_polite_reply_not_one_per_photo(bot: TelegramBot) -> None:
+    for n in range(3):
+        photo = [{"file_id": f"AgAD-{n}", "file_unique_id": f"u{n}", "width": 800, "height": 600}]
+        bot.fake.push_message(GITA, None, photo=photo, media_group_id="13579")
+    bot.fake.push_message(GITA, "મારો ઓર્ડર ક્યાં છે?")  # answered after the album's turns
+    await bot.fake.wait_for("sendMessage", 2)
+    assert [c.result["text"] for c in bot.fake.sent_to(GITA.id)] == [
+        CATALOGUE.get("unsupported_content", "gu"),
+        answer("order_status", "gu"),
+    ]
+    async with bot.db.transaction() as session:
+        conversation = await ConversationRepository(session).find(
+            channel="telegram", conversation_key="1002"
+        )
+        assert conversation is not None
+        stored = await MessageRepository(session).attachments(conversation.id)
+    assert [(a.platform_file_id, a.details["album"]) for a in stored] == [
+        (f"AgAD-{n}", "13579") for n in range(3)
+    ]
+
+
 async def test_group_answers_only_when_mentioned_and_quotes_the_message(bot: TelegramBot) -> None:
     group: dict[str, Any] = {"id": -100200300, "type": "supergroup", "title": "VoltCart buyers"}
     bot.fake.push_message(ALICE, "where is my order?", chat=group)  # not for the bot

@@ -142,6 +142,13 @@ def test_photo_keeps_the_largest_size_and_the_caption() -> None:
     [photo] = inbound.attachments
     assert (photo.kind, photo.file_id, photo.size) == ("photo", "big", 154000)
     assert photo.details["width"] == 1280
+    assert inbound.album is None
+
+
+def test_an_album_item_carries_its_media_group() -> None:
+    photo = [{"file_id": "p", "file_unique_id": "p", "width": 9, "height": 9}]
+    inbound = convert(message(None, photo=photo, media_group_id="13579"))
+    assert inbound is not None and inbound.album == "13579"
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,7 @@ def to_inbound(
         text=text.strip(),
         message_id=f"{message.chat.id}:{message.message_id}",
         attachments=attachments,
+        album=message.media_group_id,
         raw=update.to_dict(),
     )
 

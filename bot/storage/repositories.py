@@ -32,6 +32,8 @@ from bot.storage.models import (
 TICKET_PREFIX = "HD-"
 # References start at HD-1001 so they look like a helpdesk's, not like row ids.
 TICKET_OFFSET = 1000
+# A Telegram album holds at most 10 items: its earlier items are among the last 20.
+ALBUM_LIMIT = 20
 
 
 class ConversationRepository:
@@ -374,6 +376,17 @@ class MessageRepository:
         if through is not None:
             stmt = stmt.where(Message.id <= through)
         return (await self.session.scalars(stmt)).all()
+
+    async def album_seen(self, conversation_id: int, album: str, *, before: int) -> bool:
+        """Whether a message of the conversation stored before ``before`` was in ``album``."""
+        stmt = (
+            select(Attachment.details)
+            .where(Attachment.conversation_id == conversation_id, Attachment.message_id < before)
+            .order_by(Attachment.id.desc())
+            .limit(ALBUM_LIMIT)
+        )
+        earlier = await self.session.scalars(stmt)
+        return any((details or {}).get("album") == album for details in earlier)
 
     async def last_outbound(self, conversation_id: int) -> Message | None:
         stmt = (
