@@ -9,6 +9,7 @@ database behind it; the fake Slack Web API notes when each reply arrives.
     .venv/bin/python -m bench.slack_events --postgres      # a fresh PostgreSQL database
     options: --users 100 --per-user 10 --kb tests/fixtures/kb --json build/bench-slack.json
              --stub-nlu (an instant NLU instead of Rasa: the Slack path, engine and database alone)
+             --burst (each user sends its messages back to back, not waiting for replies)
 
 Reports throughput (events per second, first POST to last reply), the latency from
 the event POST to the reply's ``chat.postMessage`` (p50/p90/p99/max), and the time
@@ -122,6 +123,18 @@ async def start_rasa(settings: Settings, kb: LiveKnowledgeBase) -> RasaSuperviso
     return rasa
 
 
+class UnstoredAcks(logging.Handler):
+    """Counts events the channel acknowledged before their message was committed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "not stored within" in record.getMessage():
+            self.count += 1
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -144,9 +157,36 @@ async def chat(
     return timings
 
 
+async def burst(
+    user: str, slack: FakeSlack, url: str, replies: asyncio.Queue[SlackCall], turns: int
+) -> list[tuple[float, float]]:
+    """``--burst``: one user sends ``turns`` messages back to back, then reads the replies.
+
+    Each POST still waits for its own acknowledgement, as Slack's delivery of one event
+    does; what it measures is whether a message's acknowledgement waits for the turns of
+    the messages before it in the same conversation.
+    """
+    starts, acks = [], []
+    for turn in range(turns):
+        event = slack.dm(user, QUESTIONS[(int(user[1:]) + turn) % len(QUESTIONS)])
+        started = time.monotonic()
+        response = await slack.post_event(url, event)
+        acks.append(time.monotonic() - started)
+        starts.append(started)
+        if response.status_code != 200:
+            raise RuntimeError(f"event POST answered {response.status_code}")
+    timings = []
+    for started, ack in zip(starts, acks, strict=True):
+        call = await asyncio.wait_for(replies.get(), timeout=120)
+        timings.append((ack, call.at - started))
+    return timings
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings, _ = load_settings(ROOT / "config.yml")
     load_at_start = [round(x, 2) for x in os.getloadavg()]
+    unstored = UnstoredAcks()
+    logging.getLogger("bot.channels.slack").addHandler(unstored)
     kb = LiveKnowledgeBase(Path(args.kb), default_language="en")
     rasa = None if args.stub_nlu else await start_rasa(settings, kb)
     db_url, drop = await database(args.postgres)
@@ -200,8 +240,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 async with serve(app) as address:
                     url = f"http://{address}/slack/events"
                     started = time.monotonic()
+                    talk = burst if args.burst else chat
                     results = await asyncio.gather(
-                        *(chat(u, slack, url, per_user[u], args.per_user) for u in users)
+                        *(talk(u, slack, url, per_user[u], args.per_user) for u in users)
                     )
                     elapsed = time.monotonic() - started
             finally:
@@ -219,6 +260,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "events": len(latencies),
         "users": args.users,
+        "mode": "burst" if args.burst else "wait for each reply",
         "replies": replies,
         "database": "postgresql" if args.postgres else "sqlite",
         "nlu": "stub (no model)" if args.stub_nlu else "rasa",
@@ -227,6 +269,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "throughput_per_s": round(len(latencies) / elapsed, 1),
         "reply_ms": summary(latencies),
         "ack_ms": summary(acks),
+        "acknowledged_before_stored": unstored.count,
         "nlu_parse_ms": summary(nlu.seconds),
         "load_average_at_start": load_at_start,
     }
@@ -276,6 +319,9 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--stub-nlu", action="store_true", help="no Rasa: isolate the rest")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--burst", action="store_true", help="each user sends all messages before any reply"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     report = asyncio.run(run(args))
