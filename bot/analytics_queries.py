@@ -154,20 +154,32 @@ async def _sla(session: AsyncSession, *, start: datetime, end: datetime, now: da
                 Ticket.first_responded_at,
                 Ticket.resolution_due,
                 Ticket.resolved_at,
+                Ticket.sla_paused_at,
             ).where(Ticket.created_at >= start, Ticket.created_at < end)
         )
     ).all()
-    first = [_met(due, done, now) for due, done, _, _ in rows]
-    resolution = [_met(due, done, now) for _, _, due, done in rows]
+    first = [_met(due, done, now) for due, done, _, _, _ in rows]
+    resolution = [_met(due, done, now, paused_at) for _, _, due, done, paused_at in rows]
     return Sla(_share(first), _share(resolution))
 
 
-def _met(due: datetime | None, done: datetime | None, now: datetime) -> bool | None:
-    """True: met; False: breached; None: no target, or still open and not yet due."""
+def _met(
+    due: datetime | None,
+    done: datetime | None,
+    now: datetime,
+    paused_at: datetime | None = None,
+) -> bool | None:
+    """True: met; False: breached; None: no target, or still open and not yet due.
+
+    A clock paused before its due time (the ticket waits on the customer) is not late:
+    the due time moves when the ticket comes back.
+    """
     if due is None:
         return None
     if done is not None:
         return aware(done) <= aware(due)
+    if paused_at is not None and aware(paused_at) < aware(due):
+        return None
     return False if aware(due) < now else None
 
 

@@ -48,8 +48,14 @@ class SlaPolicy:
     def target(self, priority: str) -> Target:
         return self.targets.get(priority) or self.targets["normal"]
 
-    def due(self, priority: str, created_at: datetime) -> SlaDue:
-        """The four SLA times of a ticket of this priority opened at ``created_at``."""
+    def due(
+        self, priority: str, created_at: datetime, *, paused: timedelta = timedelta(0)
+    ) -> SlaDue:
+        """The four SLA times of a ticket of this priority opened at ``created_at``.
+
+        ``paused`` is open time the resolution clock stood still (the ticket waited on
+        the customer) before its due time: resolution is due that much later.
+        """
         target = self.target(priority)
         return SlaDue(
             first_response_warn_at=add_business_time(
@@ -57,9 +63,9 @@ class SlaPolicy:
             ),
             first_response_due=add_business_time(self.hours, created_at, target.first_response),
             resolution_warn_at=add_business_time(
-                self.hours, created_at, target.resolution * self.warn_fraction
+                self.hours, created_at, target.resolution * self.warn_fraction + paused
             ),
-            resolution_due=add_business_time(self.hours, created_at, target.resolution),
+            resolution_due=add_business_time(self.hours, created_at, target.resolution + paused),
         )
 
 

@@ -28,7 +28,8 @@ class SlaNotifier(Protocol):
 
 def alerts_due(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
     """The alerts (kind, due time) a ticket has reached by ``now``; a breach replaces
-    its warning, and a stopped clock (answered, resolved) raises none."""
+    its warning, and a stopped clock (answered, resolved, waiting on the customer) raises
+    none."""
     due: list[tuple[str, datetime]] = []
     checks: Sequence[tuple[str, datetime | None, datetime | None, bool]] = (
         (
@@ -37,7 +38,13 @@ def alerts_due(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
             ticket.first_response_due,
             ticket.first_responded_at is None,
         ),
-        ("resolution", ticket.resolution_warn_at, ticket.resolution_due, True),
+        # Stopped while the ticket waits on the customer (pending).
+        (
+            "resolution",
+            ticket.resolution_warn_at,
+            ticket.resolution_due,
+            ticket.sla_paused_at is None,
+        ),
     )
     for name, warn_at, due_at, running in checks:
         if not running or warn_at is None or due_at is None:

@@ -26,7 +26,14 @@ from bot.storage.models import Agent, Conversation, Customer, Ticket, TicketStat
 from bot.storage.repositories import ConversationRepository, TicketRepository
 from bot.storage.tickets import TicketStore
 from bot.ticket_alerts import SlaAlert, SlaNotifier, alerts_due
-from bot.tickets import TicketPolicy, can_move, find_reference, stamp_sla
+from bot.tickets import (
+    TicketPolicy,
+    can_move,
+    find_reference,
+    pause_sla,
+    resume_sla,
+    stamp_sla,
+)
 
 if TYPE_CHECKING:
     from bot.app import Helpdesk
@@ -233,6 +240,8 @@ class TicketService:
             store.add_event(
                 ticket, kind="status", actor="customer", detail=f"{ticket.status.value} -> open"
             )
+            if ticket.status == TicketStatus.PENDING:
+                resume_sla(ticket, self.policy.sla, now)
             ticket.status = TicketStatus.OPEN
             ticket.resolved_at = None
         ticket.updated_at = now
@@ -311,6 +320,10 @@ class TicketService:
         TicketStore(session).add_event(
             ticket, kind="status", actor=actor, detail=f"{ticket.status.value} -> {status.value}"
         )
+        if status == TicketStatus.PENDING:
+            pause_sla(ticket, now)
+        elif ticket.status == TicketStatus.PENDING:
+            resume_sla(ticket, self.policy.sla, now)
         ticket.status = status
         ticket.updated_at = now
         if status == TicketStatus.RESOLVED:

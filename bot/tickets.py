@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.sla import PRIORITIES, SlaPolicy, Target
-from bot.storage.models import Conversation, Message, Ticket, TicketStatus
+from bot.sla import PRIORITIES, SlaPolicy, Target, business_time_between
+from bot.storage.models import Conversation, Message, Ticket, TicketStatus, aware
 from bot.storage.repositories import MessageRepository, TicketRepository
 
 REFERENCE = re.compile(r"\bHD[-\s]?(\d{3,9})\b", re.IGNORECASE)
@@ -111,11 +111,34 @@ def stamp_sla(ticket: Ticket, policy: SlaPolicy) -> None:
     """Set the ticket's SLA warning and due times from its priority and creation time."""
     if ticket.priority not in PRIORITIES:
         ticket.priority = "normal"
-    due = policy.due(ticket.priority, ticket.created_at)
+    paused = timedelta(seconds=ticket.sla_paused_s or 0)
+    due = policy.due(ticket.priority, ticket.created_at, paused=paused)
     ticket.first_response_warn_at = due.first_response_warn_at
     ticket.first_response_due = due.first_response_due
     ticket.resolution_warn_at = due.resolution_warn_at
     ticket.resolution_due = due.resolution_due
+
+
+def pause_sla(ticket: Ticket, now: datetime) -> None:
+    """The ticket waits on the customer: its resolution clock stops."""
+    if ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+
+
+def resume_sla(ticket: Ticket, policy: SlaPolicy, now: datetime) -> None:
+    """The ticket leaves ``pending``: the open time it waited moves resolution later.
+
+    A ticket already overdue when it was paused gets no credit: waiting on the customer
+    does not undo a breach.
+    """
+    paused_at, ticket.sla_paused_at = ticket.sla_paused_at, None
+    if paused_at is None or ticket.resolution_due is None:
+        return
+    if aware(paused_at) >= aware(ticket.resolution_due):
+        return
+    waited = business_time_between(policy.hours, aware(paused_at), now)
+    ticket.sla_paused_s = (ticket.sla_paused_s or 0) + int(waited.total_seconds())
+    stamp_sla(ticket, policy)
 
 
 async def open_ticket_from_conversation(

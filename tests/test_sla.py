@@ -8,14 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.analytics_queries import numbers_for_period
 from bot.business_hours import BusinessHours
 from bot.desk_events import EventKind
 from bot.sla import SlaError, add_business_time, business_time_between
 from bot.storage.database import Database
-from bot.storage.models import aware
+from bot.storage.models import Ticket, TicketStatus, aware
 from bot.ticket_alerts import SlackSlaNotifier
 from bot.ticket_service import SlaAlert
-from tests.support.tickets import HOURS, make_ticket_rig
+from bot.tickets import pause_sla, resume_sla, stamp_sla
+from tests.support.tickets import HOURS, make_ticket_rig, ticket_policy
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -151,11 +153,68 @@ async def test_warnings_and_breaches_fire_once(db: Database) -> None:
     assert [a.kind for a in recorder.alerts] == seen
     assert all(a.ticket_id == ticket_id for a in recorder.alerts)
 
-    # Answering stops the first-response clock; resolution keeps running.
-    await t.service.public_reply(ticket_id, "Looking into it", actor="maya")
+    # Answering stops the first-response clock; resolution keeps running (still open).
+    await t.service.public_reply(ticket_id, "Looking into it", actor="maya", then=TicketStatus.OPEN)
     t.rig.clock.advance(days=7)
     assert [a.kind for a in await t.service.sweep()] == ["resolution_breach"]
     assert await t.service.sweep() == []
+
+
+async def test_the_resolution_clock_stops_while_the_ticket_waits_on_the_customer(
+    db: Database,
+) -> None:
+    t = await make_ticket_rig(db)  # Wednesday 11:30 Kolkata; high: 24 business hours
+    ticket_id = await t.service.create(
+        subject="Refund missing", description="", priority="high", actor="api"
+    )
+    (ticket,) = await t.tickets()
+    first_due = aware(ticket.resolution_due or NEVER)
+    t.rig.clock.advance(hours=1)
+    paused_at = t.rig.clock.now()
+    await t.service.public_reply(ticket_id, "Which order was it?", actor="maya")  # -> pending
+    t.rig.clock.advance(days=7)  # far past the first due time, waiting on the customer
+    assert await t.service.sweep() == []
+    (ticket,) = await t.tickets()
+    assert ticket.sla_paused_at is not None and aware(ticket.resolution_due or NEVER) == first_due
+    # The dashboard counts it neither met nor breached while the clock stands still.
+    created = aware(ticket.created_at)
+    async with db.transaction() as session:
+        numbers = await numbers_for_period(
+            session,
+            start=created - timedelta(days=1),
+            end=created + timedelta(days=1),
+            answer_threshold=0.5,
+            now=t.rig.clock.now(),
+        )
+    assert (numbers.sla.resolution.count, numbers.sla.resolution.total) == (0, 0)
+    assert (numbers.sla.first_response.count, numbers.sla.first_response.total) == (1, 1)
+    resumed_at = t.rig.clock.now()
+    await t.service.set_status(ticket_id, TicketStatus.OPEN, actor="maya")
+    (ticket,) = await t.tickets()
+    due = aware(ticket.resolution_due or NEVER)
+    # The open time that was left when it paused is what is left now.
+    assert business_time_between(HOURS, resumed_at, due) == business_time_between(
+        HOURS, paused_at, first_due
+    )
+    waited = business_time_between(HOURS, paused_at, resumed_at)
+    assert ticket.sla_paused_s == int(waited.total_seconds()) > 0
+    assert ticket.sla_paused_at is None
+    t.rig.clock.advance(hours=1)
+    assert await t.service.sweep() == []
+    t.rig.clock.advance(seconds=(due - t.rig.clock.now()).total_seconds() + 60)
+    assert [a.kind for a in await t.service.sweep()] == ["resolution_breach"]
+
+
+def test_waiting_on_the_customer_does_not_undo_a_breach() -> None:
+    sla = ticket_policy().sla
+    created = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # Wednesday 11:30 Kolkata
+    ticket = Ticket(subject="x", priority="high", created_at=created, sla_paused_s=0)
+    stamp_sla(ticket, sla)
+    due = aware(ticket.resolution_due or NEVER)
+    pause_sla(ticket, due + timedelta(hours=1))  # already overdue
+    resume_sla(ticket, sla, due + timedelta(days=3))
+    assert aware(ticket.resolution_due or NEVER) == due
+    assert ticket.sla_paused_s == 0 and ticket.sla_paused_at is None
 
 
 async def test_priority_change_restamps_and_handoff_tickets_get_slas(db: Database) -> None:

@@ -297,6 +297,10 @@ class Ticket(Base):
     resolution_warn_at: Mapped[datetime | None] = mapped_column()
     resolution_due: Mapped[datetime | None] = mapped_column()
     first_responded_at: Mapped[datetime | None] = mapped_column()
+    # The resolution clock stops while the ticket waits on the customer (pending):
+    # since when, and how much open time it has been stopped in all (bot/tickets.py).
+    sla_paused_at: Mapped[datetime | None] = mapped_column()
+    sla_paused_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     # --- end tickets ---

@@ -94,6 +94,7 @@ def ticket_json(ticket: Ticket, names: Names) -> dict[str, Any]:
         "sla": {
             "first_response_due": _time(ticket.first_response_due),
             "resolution_due": _time(ticket.resolution_due),
+            "resolution_paused_since": _time(ticket.sla_paused_at),
             "first_responded_at": _time(ticket.first_responded_at),
             "resolved_at": _time(ticket.resolved_at),
             "closed_at": _time(ticket.closed_at),

@@ -53,6 +53,8 @@ class Person(BaseModel):
 class Sla(BaseModel):
     first_response_due: datetime | None
     resolution_due: datetime | None
+    resolution_paused_since: datetime | None = None
+    """Set while the ticket waits on the customer: the resolution clock is stopped."""
     first_responded_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None

@@ -188,9 +188,10 @@ def _row(data: dict[str, Any]) -> dict[str, Any]:
     now = datetime.now().astimezone()
     sla = data["sla"]
     due = sla["first_response_due"] if sla["first_responded_at"] is None else None
+    resolution = None if sla.get("resolution_paused_since") else sla["resolution_due"]
     late = [
         when
-        for when in (due, sla["resolution_due"])
+        for when in (due, resolution)
         if when and data["status"] in ("new", "open", "pending")
         if aware(datetime.fromisoformat(when)) < now
     ]
