@@ -154,7 +154,15 @@ class Engine:
             async with storing:
                 message_id = await self._store_inbound(inbound)
             if on_stored is not None:
-                await on_stored()
+                try:
+                    await on_stored()
+                except Exception:  # the message is committed: a lost ack must not lose it
+                    log.warning(
+                        "could not acknowledge %s message %s; answering it anyway",
+                        inbound.channel,
+                        inbound.message_id,
+                        exc_info=True,
+                    )
             if message_id is None:
                 log.info("duplicate %s message %s dropped", inbound.channel, inbound.message_id)
                 return []

@@ -256,3 +256,16 @@ async def test_each_read_message_records_the_decision_that_reports_count(
         )
     assert [(u.text, u.source) for u in report] == [("how do I reset my password", "clarification")]
     assert {faq: n.answers for faq, n in numbers.per_faq.items()} == {"order_status": 1}
+
+
+async def test_a_failed_acknowledgement_does_not_leave_the_message_unanswered(
+    pipeline: Pipeline,
+) -> None:
+    async def tab_closed() -> None:  # the web chat's ack frame on a closed socket
+        raise ConnectionResetError("socket closed")
+
+    message = pipeline.channel.message("where is my order", message_id="ack-lost")
+    replies = await pipeline.engine.receive(message, on_stored=tab_closed)
+    assert [r.text for r in replies] == [answer("order_status", "en")]
+    [stored] = await rows(pipeline, Message, Message.direction == Direction.IN)
+    assert stored.delivery == Delivery.PROCESSED
