@@ -265,3 +265,25 @@ async def test_alerts_reach_the_slack_agents_channel_and_a_broken_notifier_is_co
             "due 2026-11-25 07:00 UTC: Card declined",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("paused_since", "breached"),
+    [
+        (None, True),  # running and overdue
+        ("2026-11-20T10:00:00+00:00", False),  # stopped before it was due: not late
+        ("2026-11-22T10:00:00+00:00", True),  # stopped after it was due: still breached
+    ],
+)
+def test_the_console_marks_a_paused_ticket_breached_only_if_it_was_late_before(
+    paused_since: str | None, breached: bool
+) -> None:
+    from bot.web.console.tickets import _row
+
+    sla = {
+        "first_response_due": "2026-11-19T10:00:00+00:00",
+        "first_responded_at": "2026-11-19T09:00:00+00:00",
+        "resolution_due": "2026-11-21T10:00:00+00:00",
+        "resolution_paused_since": paused_since,
+    }
+    assert _row({"status": "pending", "sla": sla})["breached"] is breached

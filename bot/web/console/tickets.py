@@ -183,12 +183,18 @@ def _choices() -> dict[str, Any]:
     return {"statuses": STATUSES, "priorities": list(PRIORITIES)}
 
 
+def _instant(iso: str) -> datetime:
+    return aware(datetime.fromisoformat(iso))
+
+
 def _row(data: dict[str, Any]) -> dict[str, Any]:
     """Adds what the pages show: local-looking times and whether an SLA is breached."""
     now = datetime.now().astimezone()
     sla = data["sla"]
     due = sla["first_response_due"] if sla["first_responded_at"] is None else None
-    resolution = None if sla.get("resolution_paused_since") else sla["resolution_due"]
+    resolution, paused = sla["resolution_due"], sla.get("resolution_paused_since")
+    if paused and resolution and _instant(paused) < _instant(resolution):
+        resolution = None  # stopped in time: waiting on the customer is not late
     late = [
         when
         for when in (due, resolution)
