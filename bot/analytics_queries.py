@@ -28,6 +28,7 @@ from bot.storage.models import (
     Ticket,
     aware,
 )
+from bot.tickets import paused_in_time
 
 HUMAN = (ConversationState.QUEUED, ConversationState.AGENT)
 
@@ -178,7 +179,7 @@ def _met(
         return None
     if done is not None:
         return aware(done) <= aware(due)
-    if paused_at is not None and aware(paused_at) < aware(due):
+    if paused_in_time(paused_at, due):
         return None
     return False if aware(due) < now else None
 

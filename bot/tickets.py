@@ -119,6 +119,11 @@ def stamp_sla(ticket: Ticket, policy: SlaPolicy) -> None:
     ticket.resolution_due = due.resolution_due
 
 
+def paused_in_time(paused_at: datetime | None, due: datetime | None) -> bool:
+    """The resolution clock stopped before its due time: waiting on the customer, not late."""
+    return paused_at is not None and due is not None and aware(paused_at) < aware(due)
+
+
 def pause_sla(ticket: Ticket, now: datetime) -> None:
     """The ticket waits on the customer: its resolution clock stops."""
     if ticket.sla_paused_at is None:
@@ -132,9 +137,7 @@ def resume_sla(ticket: Ticket, policy: SlaPolicy, now: datetime) -> None:
     does not undo a breach.
     """
     paused_at, ticket.sla_paused_at = ticket.sla_paused_at, None
-    if paused_at is None or ticket.resolution_due is None:
-        return
-    if aware(paused_at) >= aware(ticket.resolution_due):
+    if paused_at is None or not paused_in_time(paused_at, ticket.resolution_due):
         return
     waited = business_time_between(policy.hours, aware(paused_at), now)
     ticket.sla_paused_s = (ticket.sla_paused_s or 0) + int(waited.total_seconds())

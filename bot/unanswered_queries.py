@@ -37,7 +37,7 @@ def _not_understood(message: Message, threshold: float) -> bool:
     return not was_acted_on(
         intent=message.intent,
         confidence=message.confidence,
-        nlu=message.nlu,
+        nlu=nlu,
         answer_threshold=threshold,
     )
 

@@ -9,7 +9,9 @@ import pytest
 from bot.decision import Action, Thresholds, acted_intent, decide, margin, was_acted_on
 from bot.nlu import IntentScore, ParseResult, parse_command
 from bot.settings import load_settings
+from bot.storage.models import Message
 from bot.thresholds import Observation, choose, configured, write_config
+from bot.unanswered_queries import _not_understood
 
 KNOWN = {"order_status", "refund"}
 POINT = Thresholds(confidence=0.5, margin=0.1, similarity=0.8)
@@ -183,3 +185,22 @@ def test_was_acted_on_reads_the_recorded_decision_first(
     assert (
         was_acted_on(intent=intent, confidence=confidence, nlu=nlu, answer_threshold=0.5) is acted
     )
+
+
+@pytest.mark.parametrize(
+    ("nlu", "unanswered"),
+    [
+        ({"intent": "out_of_scope", "decision": "out_of_scope"}, True),
+        ({"intent": "faq/order_status", "decision": "ambiguous"}, True),
+        ({"intent": "faq/order_status", "decision": "confident"}, False),
+        ({"language_source": "script"}, False),  # an open dialogue took it: NLU not asked
+        ({"language_source": "script", "error": "Rasa down"}, False),
+        (None, False),  # a human had the chat
+    ],
+)
+def test_the_unanswered_report_counts_only_what_the_nlu_read_and_was_unsure_of(
+    nlu: dict[str, object] | None, unanswered: bool
+) -> None:
+    intent = nlu.get("intent") if nlu else None
+    message = Message(text="...", intent=intent, confidence=0.9, nlu=nlu)
+    assert _not_understood(message, 0.5) is unanswered

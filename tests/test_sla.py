@@ -17,6 +17,7 @@ from bot.storage.models import Ticket, TicketStatus, aware
 from bot.ticket_alerts import SlackSlaNotifier
 from bot.ticket_service import SlaAlert
 from bot.tickets import pause_sla, resume_sla, stamp_sla
+from bot.web.console.tickets import _row
 from tests.support.tickets import HOURS, make_ticket_rig, ticket_policy
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -278,8 +279,6 @@ async def test_alerts_reach_the_slack_agents_channel_and_a_broken_notifier_is_co
 def test_the_console_marks_a_paused_ticket_breached_only_if_it_was_late_before(
     paused_since: str | None, breached: bool
 ) -> None:
-    from bot.web.console.tickets import _row
-
     sla = {
         "first_response_due": "2026-11-19T10:00:00+00:00",
         "first_responded_at": "2026-11-19T09:00:00+00:00",

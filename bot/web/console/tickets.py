@@ -20,6 +20,7 @@ from bot.storage.models import TicketStatus, aware
 from bot.storage.repositories import AgentRepository
 from bot.storage.tickets import TicketStore
 from bot.ticket_service import TicketService
+from bot.tickets import paused_in_time
 from bot.web.api import csv_response, export_rows
 from bot.web.api.present import Names, event_json, ticket_json
 from bot.web.api.query import ApiError, list_query
@@ -183,18 +184,18 @@ def _choices() -> dict[str, Any]:
     return {"statuses": STATUSES, "priorities": list(PRIORITIES)}
 
 
-def _instant(iso: str) -> datetime:
-    return aware(datetime.fromisoformat(iso))
-
-
 def _row(data: dict[str, Any]) -> dict[str, Any]:
     """Adds what the pages show: local-looking times and whether an SLA is breached."""
     now = datetime.now().astimezone()
     sla = data["sla"]
     due = sla["first_response_due"] if sla["first_responded_at"] is None else None
     resolution, paused = sla["resolution_due"], sla.get("resolution_paused_since")
-    if paused and resolution and _instant(paused) < _instant(resolution):
-        resolution = None  # stopped in time: waiting on the customer is not late
+    if (
+        paused
+        and resolution
+        and paused_in_time(datetime.fromisoformat(paused), datetime.fromisoformat(resolution))
+    ):
+        resolution = None  # waiting on the customer is not late
     late = [
         when
         for when in (due, resolution)
