@@ -47,14 +47,14 @@ async def serve(url: str, port: int, seed: int) -> None:
     import uvicorn
     from starlette.applications import Starlette
 
-    from bot.business_hours import BusinessHours
     from bot.i18n import Catalogue
-    from bot.sla import SlaPolicy, Target
     from bot.storage.api_tokens import ApiTokenRepository
     from bot.storage.database import Database
     from bot.storage.migrate import upgrade_async
-    from bot.ticket_service import TicketService
-    from bot.tickets import TicketPolicy
+    from bot.tickets.business_hours import BusinessHours
+    from bot.tickets.rules import TicketPolicy
+    from bot.tickets.service import TicketService
+    from bot.tickets.sla import SlaPolicy, Target
     from bot.web.api import TicketApi
 
     class NoCustomers:
@@ -139,7 +139,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def load(args: argparse.Namespace) -> dict[str, Any]:
-    from bot.rasa_server import free_port
+    from bot.nlu.rasa_server import free_port
 
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="api-bench-"))

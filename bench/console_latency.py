@@ -45,20 +45,20 @@ from playwright.async_api import async_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.business_hours import BusinessHours  # noqa: E402
 from bot.channels import ChannelRegistry  # noqa: E402
 from bot.channels.webchat import WebChatChannel  # noqa: E402
-from bot.decision import Thresholds  # noqa: E402
-from bot.desk import Desk  # noqa: E402
-from bot.desk_policy import HandoffPolicy  # noqa: E402
-from bot.engine import Engine, EngineOptions  # noqa: E402
+from bot.desk.actions import Desk  # noqa: E402
+from bot.desk.policy import HandoffPolicy  # noqa: E402
+from bot.engine.pipeline import Engine, EngineOptions  # noqa: E402
 from bot.i18n import Catalogue  # noqa: E402
-from bot.knowledge import LiveKnowledgeBase  # noqa: E402
-from bot.nlu import ParseResult  # noqa: E402
-from bot.rasa_server import free_port  # noqa: E402
+from bot.knowledge.loader import LiveKnowledgeBase  # noqa: E402
+from bot.nlu.client import ParseResult  # noqa: E402
+from bot.nlu.decision import Thresholds  # noqa: E402
+from bot.nlu.rasa_server import free_port  # noqa: E402
 from bot.storage.database import Database  # noqa: E402
 from bot.storage.migrate import upgrade_async  # noqa: E402
 from bot.storage.repositories import AgentRepository  # noqa: E402
+from bot.tickets.business_hours import BusinessHours  # noqa: E402
 from bot.web.app import create_web_app  # noqa: E402
 from bot.web.console import Console  # noqa: E402
 from bot.web.console.auth import Sessions, hash_password  # noqa: E402

@@ -39,19 +39,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.channels import ChannelRegistry, OnMessage  # noqa: E402
-from bot.engine import Engine, EngineOptions  # noqa: E402
+from bot.engine.pipeline import Engine, EngineOptions  # noqa: E402
 from bot.i18n import Catalogue  # noqa: E402
-from bot.knowledge import LiveKnowledgeBase  # noqa: E402
-from bot.knowledge_watch import KnowledgeWatcher, Retrainer  # noqa: E402
+from bot.knowledge.loader import LiveKnowledgeBase  # noqa: E402
 from bot.messages import InboundMessage, OutboundMessage  # noqa: E402
-from bot.metrics import MeteredNlu  # noqa: E402
-from bot.model_swap import HotSwapNlu  # noqa: E402
-from bot.rasa_server import RasaSupervisor  # noqa: E402
+from bot.nlu.kb_watch import KnowledgeWatcher, Retrainer  # noqa: E402
+from bot.nlu.model_swap import HotSwapNlu  # noqa: E402
+from bot.nlu.rasa_server import RasaSupervisor  # noqa: E402
+from bot.nlu.thresholds import configured  # noqa: E402
+from bot.nlu.training import compile_project, train  # noqa: E402
+from bot.reports.metrics import MeteredNlu  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.storage.database import Database  # noqa: E402
 from bot.storage.migrate import upgrade_async  # noqa: E402
-from bot.thresholds import configured  # noqa: E402
-from bot.training import compile_project, train  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Knowledge-base edits"

@@ -36,17 +36,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.channels import ChannelRegistry
-from bot.channels.slack import SlackChannel
-from bot.engine import Engine, EngineOptions
+from bot.channels.slack.channel import SlackChannel
+from bot.engine.pipeline import Engine, EngineOptions
 from bot.i18n import Catalogue
-from bot.knowledge import LiveKnowledgeBase
-from bot.nlu import IntentScore, ParseResult
-from bot.rasa_server import RasaSupervisor
+from bot.knowledge.loader import LiveKnowledgeBase
+from bot.nlu.client import IntentScore, ParseResult
+from bot.nlu.rasa_server import RasaSupervisor
+from bot.nlu.thresholds import configured
+from bot.nlu.training import compile_project, train
 from bot.settings import Settings, SlackSettings, load_settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
-from bot.thresholds import configured
-from bot.training import compile_project, train
 from bot.web.app import create_web_app
 from tests.support.fake_slack import FakeSlack, SlackCall
 from tests.support.server import serve
@@ -114,7 +114,7 @@ async def start_rasa(settings: Settings, kb: LiveKnowledgeBase) -> RasaSuperviso
     rasa = RasaSupervisor(
         rasa_venv=ROOT / ".venv-rasa", model=model, log_file=ROOT / ".cache" / "rasa-bench.log"
     )
-    # Work around bot/rasa_server.py passing "--auth-token <token>": a token_urlsafe token
+    # Work around bot/nlu/rasa_server.py passing "--auth-token <token>": a token_urlsafe token
     # that starts with "-" reads as an option to Rasa's argparse, and Rasa never starts.
     while rasa.token.startswith("-"):
         rasa.token = secrets.token_urlsafe(24)
@@ -186,7 +186,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings, _ = load_settings(ROOT / "config.yml")
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     unstored = UnstoredAcks()
-    logging.getLogger("bot.channels.slack").addHandler(unstored)
+    logging.getLogger("bot.channels.slack.channel").addHandler(unstored)
     kb = LiveKnowledgeBase(Path(args.kb), default_language="en")
     rasa = None if args.stub_nlu else await start_rasa(settings, kb)
     db_url, drop = await database(args.postgres)

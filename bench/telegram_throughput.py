@@ -42,16 +42,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.channels import ChannelRegistry
-from bot.channels.telegram import TelegramChannel
-from bot.engine import Engine, EngineOptions
+from bot.channels.telegram.channel import TelegramChannel
+from bot.engine.pipeline import Engine, EngineOptions
 from bot.i18n import Catalogue
-from bot.knowledge import LiveKnowledgeBase
-from bot.rasa_server import RasaSupervisor
+from bot.knowledge.loader import LiveKnowledgeBase
+from bot.nlu.rasa_server import RasaSupervisor
+from bot.nlu.thresholds import configured
+from bot.nlu.training import compile_project, train
 from bot.settings import TelegramSettings, load_settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
-from bot.thresholds import configured
-from bot.training import compile_project, train
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,19 +12,19 @@ from starlette.routing import BaseRoute
 
 from bot.channels import Channel, ChannelRegistry, WebhookChannel
 from bot.channels.webchat import WebChatChannel
-from bot.engine import Engine, EngineOptions
+from bot.engine.pipeline import Engine, EngineOptions
 from bot.i18n import Catalogue
-from bot.knowledge import LiveKnowledgeBase
-from bot.knowledge_watch import KnowledgeWatcher, Retrainer
-from bot.metrics import MeteredNlu, install_error_counter, metered_receive
-from bot.model_swap import HotSwapNlu
-from bot.nlu import NluClient, RasaClient
-from bot.rasa_server import RasaSupervisor
+from bot.knowledge.loader import LiveKnowledgeBase
+from bot.nlu.client import NluClient, RasaClient
+from bot.nlu.kb_watch import KnowledgeWatcher, Retrainer
+from bot.nlu.model_swap import HotSwapNlu
+from bot.nlu.rasa_server import RasaSupervisor
+from bot.nlu.thresholds import configured as configured_thresholds
+from bot.nlu.training import Progress, compile_project, train
+from bot.reports.metrics import MeteredNlu, install_error_counter, metered_receive
 from bot.settings import Secrets, Settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
-from bot.thresholds import configured as configured_thresholds
-from bot.training import Progress, compile_project, train
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,9 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
     channels: list[Channel] = []
     if settings.channels.webchat.enabled:
         channels.append(WebChatChannel())
-    # --- Slack (issue 4) ---
     slack = settings.channels.slack
     if slack.enabled and secrets.slack_bot_token and secrets.slack_signing_secret:
-        from bot.channels.slack import SlackChannel
+        from bot.channels.slack.channel import SlackChannel
         from bot.settings import ConfigError
 
         app_token = secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None
@@ -70,11 +69,9 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
                 app_token=app_token,
             )
         )
-    # --- end Slack ---
-    # --- Telegram (issue 3) ---
     telegram = settings.channels.telegram
     if telegram.enabled and secrets.telegram_bot_token:
-        from bot.channels.telegram import TelegramChannel, command_menu
+        from bot.channels.telegram.channel import TelegramChannel, command_menu
 
         webhook_secret = secrets.telegram_webhook_secret
         channels.append(
@@ -88,7 +85,6 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
                 ),
             )
         )
-    # --- end Telegram ---
     return channels
 
 
@@ -115,7 +111,7 @@ class Helpdesk:
     engine: Engine
     nlu: NluClient
     supervisor: RasaSupervisor | None = None
-    watcher: KnowledgeWatcher | None = None  # admin (issue 8): live knowledge-base edits
+    watcher: KnowledgeWatcher | None = None  # live knowledge-base edits
     ready: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -127,13 +123,13 @@ class Helpdesk:
             await self.supervisor.start()
             await self.supervisor.wait_ready(self.settings.nlu.startup_timeout_s)
         for channel in self.channels:
-            # admin (issue 8): counted and timed for /metrics
+            # counted and timed for /metrics
             await channel.start(metered_receive(self.engine.receive))
         recovered = await self.engine.recover()
         if recovered:
             log.info("answered %d messages stored before the last stop", recovered)
         self._tasks.append(asyncio.create_task(self._retry_outbox(), name="outbox-retry"))
-        if self.watcher is not None:  # admin (issue 8)
+        if self.watcher is not None:
             self._tasks.append(asyncio.create_task(self.watcher.run(), name="kb-watch"))
         self.ready = True
 
@@ -160,7 +156,7 @@ class Helpdesk:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self.watcher is not None:  # admin (issue 8): end a running retrain
+        if self.watcher is not None:  # end a running retrain
             await self.watcher.stop()
         for channel in self.channels:
             await channel.stop()
@@ -195,9 +191,9 @@ def build_helpdesk(
             rasa_venv=settings.nlu.rasa_venv, model=model, port=settings.nlu.rasa_port
         )
         nlu = supervisor.client(timeout_s=settings.nlu.timeout_s)
-        # admin (issue 8): parses wait out a model swap instead of failing
+        # parses wait out a model swap instead of failing
         nlu = HotSwapNlu(nlu, base_url=supervisor.url, token=supervisor.token)
-    install_error_counter()  # admin (issue 8): errors_total on /metrics
+    install_error_counter()  # errors_total on /metrics
     thresholds = configured_thresholds(settings.nlu)
     nlu = MeteredNlu(nlu, thresholds=thresholds)
     registry = ChannelRegistry()
@@ -215,10 +211,10 @@ def build_helpdesk(
             languages=tuple(settings.bot.languages),
             thresholds=thresholds,
             low_confidence_turns=settings.nlu.low_confidence_turns,
-            ask_helpful=settings.admin.helpful_buttons,  # admin (issue 8)
+            ask_helpful=settings.admin.helpful_buttons,
         ),
     )
-    watcher = build_watcher(settings, kb, nlu, supervisor)  # admin (issue 8)
+    watcher = build_watcher(settings, kb, nlu, supervisor)
     return Helpdesk(
         settings=settings,
         secrets=secrets,
@@ -233,7 +229,6 @@ def build_helpdesk(
     )
 
 
-# --- admin (issue 8) ---
 def build_watcher(
     settings: Settings, kb: LiveKnowledgeBase, nlu: NluClient, supervisor: RasaSupervisor | None
 ) -> KnowledgeWatcher | None:
@@ -257,6 +252,3 @@ def build_watcher(
     return KnowledgeWatcher(
         kb, retrainer=retrainer, interval_s=settings.admin.watch_interval_s, on_swapped=swapped
     )
-
-
-# --- end admin ---

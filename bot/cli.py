@@ -24,7 +24,7 @@ def _stderr(line: str) -> None:
 
 
 async def cmd_kb_check(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
-    from bot.knowledge import check_knowledge_base
+    from bot.knowledge.loader import check_knowledge_base
 
     directory = Path(args.kb) if args.kb else settings.knowledge_base.path
     entries, errors = check_knowledge_base(
@@ -41,8 +41,8 @@ async def cmd_kb_check(args: argparse.Namespace, settings: Settings, _: Secrets)
 
 
 async def cmd_train(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
-    from bot.knowledge import LiveKnowledgeBase
-    from bot.training import compile_project, train
+    from bot.knowledge.loader import LiveKnowledgeBase
+    from bot.nlu.training import compile_project, train
 
     kb = LiveKnowledgeBase(
         settings.knowledge_base.path, default_language=settings.bot.default_language
@@ -71,7 +71,7 @@ async def cmd_db_upgrade(_: argparse.Namespace, settings: Settings, __: Secrets)
 
 
 async def cmd_agent(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
-    from bot.agent_accounts import (
+    from bot.desk.accounts import (
         AccountError,
         add_agent,
         list_agents,
@@ -106,7 +106,7 @@ async def cmd_agent(args: argparse.Namespace, settings: Settings, _: Secrets) ->
             if password is None:
                 raise AccountError("give the password on stdin (--password-stdin) or a terminal")
             print(await set_password(db, name=args.name, password=password))
-        elif args.agent_command == "slack":  # Slack agent desk (issue 5)
+        elif args.agent_command == "slack":
             slack_user = None if args.clear else args.slack_user
             if slack_user is None and not args.clear:
                 raise AccountError("give the Slack user id (U…), or --clear to unmap")
@@ -122,7 +122,6 @@ async def cmd_agent(args: argparse.Namespace, settings: Settings, _: Secrets) ->
     return 0
 
 
-# --- tickets API tokens (issue 6) ---
 async def cmd_token(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
     from bot.storage.api_tokens import ApiTokenRepository
     from bot.storage.database import Database
@@ -155,12 +154,9 @@ async def cmd_token(args: argparse.Namespace, settings: Settings, _: Secrets) ->
     return 0
 
 
-# --- end tickets ---
-
-
 async def _start(settings: Settings, secrets: Secrets, channels: list[Any]) -> Any:
     from bot.app import build_helpdesk, ensure_model
-    from bot.knowledge import LiveKnowledgeBase
+    from bot.knowledge.loader import LiveKnowledgeBase
 
     model = None
     if not settings.nlu.url:
@@ -174,7 +170,7 @@ async def _start(settings: Settings, secrets: Secrets, channels: list[Any]) -> A
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     from bot.channels.terminal import TerminalChannel
-    from bot.desk import attach_desk
+    from bot.desk.actions import attach_desk
 
     terminal = TerminalChannel(session=args.session)
     helpdesk = await _start(settings, secrets, [terminal])
@@ -194,10 +190,10 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings, secrets: Secret
 async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     import uvicorn
 
-    from bot.admin_web import admin_console_routes, admin_routes  # admin (issue 8)
     from bot.app import build_channels, web_routes
     from bot.channels.webchat import WebChatChannel
-    from bot.desk import attach_desk, run_sweeper
+    from bot.desk.actions import attach_desk, run_sweeper
+    from bot.web.admin_routes import admin_console_routes, admin_routes
     from bot.web.app import create_web_app
     from bot.web.console import Console
 
@@ -205,24 +201,20 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
     webchat = next((c for c in channels if isinstance(c, WebChatChannel)), None)
     helpdesk = await _start(settings, secrets, channels)
     desk = attach_desk(helpdesk)
-    # --- Slack agent desk (issue 5) ---
-    from bot.desk_slack import attach_slack_desk
+    from bot.desk.slack import attach_slack_desk
 
     slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
-    # --- end Slack agent desk ---
-    # --- tickets (issue 6) ---
-    from bot.ticket_service import attach_tickets, run_ticket_sweeper
+    from bot.tickets.service import attach_tickets, run_ticket_sweeper
     from bot.web.api import TicketApi
     from bot.web.console.tickets import TicketPages
 
     tickets = attach_tickets(helpdesk, desk)
     if slack_desk is not None:  # SLA alerts also go to the Slack agents' channel
-        from bot.ticket_alerts import SlackSlaNotifier
+        from bot.tickets.alerts import SlackSlaNotifier
 
         tickets.notifiers.append(SlackSlaNotifier(slack_desk.slack.client, slack_desk.channel_id))
-    # --- end tickets ---
-    if slack_desk is not None and helpdesk.watcher is not None:  # rejected KB edits (issue 8)
-        from bot.kb_notices import SlackKbNotifier
+    if slack_desk is not None and helpdesk.watcher is not None:  # rejected KB edits
+        from bot.desk.slack_notices import SlackKbNotifier
 
         helpdesk.watcher.notifiers.append(
             SlackKbNotifier(slack_desk.slack.client, slack_desk.channel_id)
@@ -233,7 +225,7 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
         console = Console.from_settings(
             desk, settings.handoff.console, secret_key=key.get_secret_value() if key else None
         )
-        console.extra_routes += admin_console_routes(settings, helpdesk, console)  # issue 8
+        console.extra_routes += admin_console_routes(settings, helpdesk, console)
         console.extra_routes += TicketPages(console.sessions, tickets).routes()  # tickets
 
     @contextlib.asynccontextmanager
@@ -241,20 +233,18 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
         # Serve /healthz (503) while the NLU server loads; ready flips when it answers.
         starting = asyncio.create_task(helpdesk.start(progress=_stderr))
         sweeping = asyncio.create_task(run_sweeper(desk), name="handoff-timeouts")
-        ticket_sweep = asyncio.create_task(  # tickets: SLAs and closing (issue 6)
+        ticket_sweep = asyncio.create_task(  # tickets: SLAs and closing
             run_ticket_sweeper(tickets, every_s=settings.tickets.sweep_every_s), name="tickets"
         )
-        mirroring = (  # Slack agent desk (issue 5)
-            asyncio.create_task(slack_desk.run(), name="slack-desk") if slack_desk else None
-        )
+        mirroring = asyncio.create_task(slack_desk.run(), name="slack-desk") if slack_desk else None
         try:
             yield
         finally:
-            if slack_desk is not None and mirroring is not None:  # Slack agent desk (issue 5)
+            if slack_desk is not None and mirroring is not None:
                 mirroring.cancel()
                 await slack_desk.stop()
             sweeping.cancel()
-            ticket_sweep.cancel()  # tickets (issue 6)
+            ticket_sweep.cancel()
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await starting
@@ -268,7 +258,7 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
         routes=[*web_routes(channels), *admin_routes(settings, helpdesk)],  # admin: /metrics
         console=console,
     )
-    # tickets REST API at /api/v1 (issue 6), with the numbers (issue 8)
+    # tickets REST API at /api/v1, with the numbers
     TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)
     config = uvicorn.Config(
         app, host=settings.web.host, port=settings.web.port, log_level=settings.log_level.lower()
@@ -281,11 +271,11 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
 
 
 async def cmd_nlu_eval(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
-    from bot.evaluation import load_cases, predict, report
-    from bot.knowledge import load_knowledge_base
-    from bot.rasa_server import RasaSupervisor
-    from bot.thresholds import configured
-    from bot.training import compile_project, train
+    from bot.knowledge.loader import load_knowledge_base
+    from bot.nlu.evaluation import load_cases, predict, report
+    from bot.nlu.rasa_server import RasaSupervisor
+    from bot.nlu.thresholds import configured
+    from bot.nlu.training import compile_project, train
 
     kb = load_knowledge_base(Path(args.kb), default_language=settings.bot.default_language)
     cases = load_cases(Path(args.tests))
@@ -361,24 +351,20 @@ def _parser() -> argparse.ArgumentParser:
         "else a prompt)",
     )
     add.add_argument("--slack-user", help="the agent's Slack user id (U…) for the Slack desk")
-    # --- Slack agent desk (issue 5) ---
     slack = agent_commands.add_parser("slack", help="map an agent to their Slack user id")
     slack.add_argument("name")
     slack.add_argument("slack_user", nargs="?", help="Slack user id, e.g. U0123ABCD")
     slack.add_argument("--clear", action="store_true", help="unmap the agent's Slack user")
-    # --- end Slack agent desk ---
     password = agent_commands.add_parser("password", help="set an agent's console password")
     password.add_argument("name")
     password.add_argument("--password-stdin", action="store_true")
     agent_commands.add_parser("list", help="list agents")
 
-    # --- tickets API tokens (issue 6) ---
     token = commands.add_parser("token", help="manage REST API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     token_commands.add_parser("add", help="create a token (printed once)").add_argument("name")
     token_commands.add_parser("revoke", help="revoke a token").add_argument("name")
     token_commands.add_parser("list", help="list tokens (never the tokens themselves)")
-    # --- end tickets ---
     db = commands.add_parser("db", help="database tools")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations")
@@ -394,7 +380,7 @@ def _command(args: argparse.Namespace) -> Command:
         "nlu": cmd_nlu_eval,
         "agent": cmd_agent,
         "db": cmd_db_upgrade,
-        "token": cmd_token,  # tickets API (issue 6)
+        "token": cmd_token,
     }
     return table[args.command]
 
@@ -426,8 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from bot.knowledge import KnowledgeBaseInvalid
-        from bot.training import TrainingError
+        from bot.knowledge.loader import KnowledgeBaseInvalid
+        from bot.nlu.training import TrainingError
 
         if isinstance(exc, ConfigError):  # e.g. a channel's settings checked at start-up
             print(f"error: {exc}", file=sys.stderr)

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.business_hours import BusinessHours
+from bot.tickets.business_hours import BusinessHours
 
 CONFIG_ENV = "HELPDESK_CONFIG"
 DEFAULT_CONFIG = Path("config.yml")
@@ -79,7 +79,7 @@ class NluSettings(_Section):
     timeout_s: float = Field(default=5.0, gt=0)
     startup_timeout_s: float = Field(default=180.0, gt=0)
     answer_threshold: float = Field(default=0.55, ge=0, le=1)
-    """Below this confidence the bot does not answer on its own (bot/decision.py)."""
+    """Below this confidence the bot does not answer on its own (bot/nlu/decision.py)."""
     margin_threshold: float = Field(default=0.0, ge=0, le=1)
     """The top intent must lead the runner-up by this much; 0: no check."""
     similarity_threshold: float = Field(default=0.0, ge=0, le=1)
@@ -129,7 +129,7 @@ class ChannelsSettings(_Section):
 
 
 class BusinessHoursSettings(_Section):
-    """When agents work; see :mod:`bot.business_hours`. An empty ``weekly``: always open."""
+    """When agents work; see :mod:`bot.tickets.business_hours`. An empty ``weekly``: always open."""
 
     timezone: str = "UTC"
     weekly: dict[str, str] = Field(default_factory=dict)
@@ -166,14 +166,12 @@ class HandoffSettings(_Section):
     position_step: int = Field(default=3, ge=1)
     """Tell a queued customer their new position when it improved by this much (or is 1)."""
     frustration: bool = True
-    """Hand over when the customer is repeatedly angry (see bot/frustration.py)."""
+    """Hand over when the customer is repeatedly angry (see bot/engine/frustration.py)."""
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
-    # --- Slack agent desk (issue 5) ---
     slack_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,30}$")
     """The agents' Slack channel id (C… or G…): each handoff becomes a thread there."""
 
 
-# --- tickets (issue 6) ---
 class SlaTargetSettings(_Section):
     """Business hours to the first agent answer and to resolution."""
 
@@ -210,10 +208,6 @@ class TicketsSettings(_Section):
         return self
 
 
-# --- end tickets ---
-
-
-# --- admin (issue 8) ---
 class AdminSettings(_Section):
     """Live knowledge-base edits, "was this helpful?" and the numbers (docs/admins.md)."""
 
@@ -227,9 +221,6 @@ class AdminSettings(_Section):
     cluster_similarity: float | None = Field(default=None, gt=0, lt=1)
     """Unanswered questions this similar (cosine) share a cluster in the report; unset:
     the embedder's measured default (0.86 for multilingual-e5-small)."""
-
-
-# --- end admin ---
 
 
 class Secrets(BaseSettings):
@@ -262,8 +253,8 @@ class Settings(BaseSettings):
     nlu: NluSettings = Field(default_factory=NluSettings)
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
-    admin: AdminSettings = Field(default_factory=AdminSettings)  # issue 8
-    tickets: TicketsSettings = Field(default_factory=TicketsSettings)  # issue 6
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    tickets: TicketsSettings = Field(default_factory=TicketsSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -14,17 +14,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.channels import ChannelRegistry
 from bot.channels.webchat import WebChatChannel
-from bot.engine import Engine, EngineOptions
+from bot.engine.pipeline import Engine, EngineOptions
 from bot.i18n import Catalogue
-from bot.knowledge import LiveKnowledgeBase
-from bot.nlu import RasaClient
-from bot.rasa_server import RasaSupervisor
+from bot.knowledge.loader import LiveKnowledgeBase
+from bot.nlu.client import RasaClient
+from bot.nlu.rasa_server import RasaSupervisor
+from bot.nlu.thresholds import configured
+from bot.nlu.training import compile_project, train
 from bot.settings import load_settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
 from bot.storage.models import Base
-from bot.thresholds import configured
-from bot.training import compile_project, train
 from bot.web.app import create_web_app
 from tests.support.fake_channel import FakeChannel
 from tests.support.server import serve

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import load_knowledge_base
+from bot.knowledge.loader import load_knowledge_base
 from tests.conftest import MODEL_CACHE, ROOT, TEST_KB
 
 HELPDESK = [sys.executable, "-m", "bot.cli"]

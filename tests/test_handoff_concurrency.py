@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.desk import Desk
-from bot.desk_policy import Conflict
+from bot.desk.actions import Desk
+from bot.desk.policy import Conflict
 from bot.handoff import HandoffReason, State, StateChanged, move
 from bot.storage.database import Database
 from bot.storage.models import Conversation, HandoffEvent

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.business_hours import BusinessHours, BusinessHoursError
-from bot.frustration import is_frustrated, signs
-from bot.routing import AgentLoad, Waiting, choose_agent, next_for, position_update
+from bot.desk.routing import AgentLoad, Waiting, choose_agent, next_for, position_update
+from bot.engine.frustration import is_frustrated, signs
 from bot.settings import ConfigError, load_settings
+from bot.tickets.business_hours import BusinessHours, BusinessHoursError
 
 KOLKATA = {"mon-fri": "09:00-13:00, 14:00-18:00", "sat": "10:00-14:00"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from bot.channels.terminal import TerminalChannel
-from bot.engine import KeyedLocks
+from bot.engine.pipeline import KeyedLocks
 from bot.messages import Button, OutboundMessage, buttons_as_text, pick_numbered_button
 
 BUTTONS = (Button("Where is my order?", "/faq order_status"), Button("Talk to a person", "/human"))

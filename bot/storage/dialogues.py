@@ -1,4 +1,4 @@
-"""Open multi-turn dialogues, one per conversation at most (see :mod:`bot.dialogue`)."""
+"""Open multi-turn dialogues, one per conversation at most (see :mod:`bot.intents.dialogue`)."""
 
 from __future__ import annotations
 

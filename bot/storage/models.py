@@ -286,11 +286,10 @@ class Ticket(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # --- tickets, SLAs (issue 6) ---
     # How to reach the customer when the channel does not say (an anonymous web chat).
     contact: Mapped[str | None] = mapped_column(String(200))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    # SLA due times (business hours, bot/sla.py) and the warning points before them;
+    # SLA due times (business hours, bot/tickets/sla.py) and the warning points before them;
     # stored so the sweep is one indexed query and a priority change restamps them.
     first_response_warn_at: Mapped[datetime | None] = mapped_column()
     first_response_due: Mapped[datetime | None] = mapped_column()
@@ -298,12 +297,11 @@ class Ticket(Base):
     resolution_due: Mapped[datetime | None] = mapped_column()
     first_responded_at: Mapped[datetime | None] = mapped_column()
     # The resolution clock stops while the ticket waits on the customer (pending):
-    # since when, and how much open time it has been stopped in all (bot/tickets.py).
+    # since when, and how much open time it has been stopped in all (bot/tickets/rules.py).
     sla_paused_at: Mapped[datetime | None] = mapped_column()
     sla_paused_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
-    # --- end tickets ---
 
 
 class TicketEvent(Base):
@@ -345,9 +343,6 @@ class DeskThread(Base):
     slack_channel: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-# --- tickets, SLAs, API tokens, dialogues (issue 6) ---
 
 
 class TicketSlaAlert(Base):
@@ -393,7 +388,6 @@ class Dialogue(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-# --- admin: "was this helpful?" votes (issue 8) ---
 class FaqVote(Base):
     """A customer's "was this helpful?" answer to one FAQ reply.
 
@@ -415,6 +409,3 @@ class FaqVote(Base):
     helpful: Mapped[bool] = mapped_column()
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-# --- end admin ---

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from bot.channels.webchat import WebChatChannel
-from bot.engine import Engine
+from bot.engine.pipeline import Engine
 from bot.web.console import Console
 from bot.web.webchat import chat_socket
 

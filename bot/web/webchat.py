@@ -9,7 +9,7 @@ import re
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.channels.webchat import FrameError, WebChatChannel, to_inbound
-from bot.engine import Engine
+from bot.engine.pipeline import Engine
 from bot.storage.models import Delivery, Direction
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""A conversation history with known numbers (worked out by hand in tests/test_analytics.py)."""
+"""A conversation history with known numbers (worked out by hand in test_analytics.py)."""
 
 from __future__ import annotations
 

@@ -15,18 +15,18 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.business_hours import BusinessHours
 from bot.channels import ChannelRegistry
-from bot.desk import Desk
-from bot.desk_policy import HandoffPolicy
-from bot.engine import Engine
+from bot.desk.actions import Desk
+from bot.desk.policy import HandoffPolicy
+from bot.engine.pipeline import Engine
 from bot.i18n import Catalogue
-from bot.knowledge import LiveKnowledgeBase
+from bot.knowledge.loader import LiveKnowledgeBase
 from bot.messages import OutboundMessage
-from bot.nlu import IntentScore, NluClient, ParseResult
+from bot.nlu.client import IntentScore, NluClient, ParseResult
 from bot.storage.database import Database
 from bot.storage.models import AgentPresence, Conversation, HandoffEvent
 from bot.storage.repositories import AgentRepository, ConversationRepository
+from bot.tickets.business_hours import BusinessHours
 from bot.web.console.auth import hash_password
 from tests.conftest import TEST_KB, engine_options
 from tests.support.fake_channel import FakeChannel

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.nlu import ParseResult
+from bot.nlu.client import ParseResult
 
 
 class GatedNlu:

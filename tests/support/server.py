@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from bot.rasa_server import free_port
+from bot.nlu.rasa_server import free_port
 
 
 @asynccontextmanager

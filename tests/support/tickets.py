@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.business_hours import BusinessHours
-from bot.sla import SlaPolicy, Target
 from bot.storage.database import Database
 from bot.storage.models import Ticket, TicketEvent
-from bot.ticket_service import TicketService
-from bot.tickets import TicketPolicy
+from bot.tickets.business_hours import BusinessHours
+from bot.tickets.rules import TicketPolicy
+from bot.tickets.service import TicketService
+from bot.tickets.sla import SlaPolicy, Target
 from tests.support.desk import DeskRig, ScriptedNlu, make_rig
 
 SCRIPT = {

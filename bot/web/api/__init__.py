@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from bot.desk_policy import DeskError
+from bot.desk.policy import DeskError
 from bot.storage.api_tokens import ApiTokenRepository
 from bot.storage.models import ApiToken, Ticket, TicketStatus, utcnow
 from bot.storage.tickets import TicketFilter, TicketStore
-from bot.ticket_service import TicketService
+from bot.tickets.service import TicketService
 from bot.web.api.openapi import openapi_document
 from bot.web.api.present import Names, event_json, ticket_json, tickets_csv
 from bot.web.api.query import ApiError, list_query
@@ -86,8 +86,8 @@ class TicketApi:
         ]
 
     async def numbers(self, request: Request, _: ApiToken) -> Response:
-        """The dashboard's numbers for the last ``days`` days (issue 8), for reporting tools."""
-        from bot.analytics_queries import numbers_for_period
+        """The dashboard's numbers for the last ``days`` days, for reporting tools."""
+        from bot.reports.numbers_queries import numbers_for_period
         from bot.web.console.admin import BadPeriod, period_from
 
         query = dict(request.query_params)

@@ -6,9 +6,9 @@ from typing import Any
 
 from starlette.requests import Request
 
-from bot.sla import PRIORITIES
 from bot.storage.models import TicketStatus
 from bot.storage.tickets import TicketFilter
+from bot.tickets.sla import PRIORITIES
 
 PER_PAGE = 25
 MAX_PER_PAGE = 100

@@ -1,4 +1,4 @@
-"""The admin pages of the console (issue 8): the numbers, unanswered questions, the KB's state.
+"""The admin pages of the console: the numbers, unanswered questions, the KB's state.
 
 ``/console/admin``                  dashboard: numbers and charts for a period
 ``/console/admin/api/numbers``      the same numbers as JSON (``?start=&end=`` or ``?days=``)
@@ -18,13 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.analytics import Numbers
-from bot.analytics_queries import numbers_for_period
-from bot.knowledge import LiveKnowledgeBase
-from bot.knowledge_watch import KnowledgeWatcher
+from bot.knowledge.loader import LiveKnowledgeBase
+from bot.nlu.kb_watch import KnowledgeWatcher
+from bot.reports.numbers import Numbers
+from bot.reports.numbers_queries import numbers_for_period
+from bot.reports.unanswered import Embedder, cluster, default_embedder, draft_faq_entry
+from bot.reports.unanswered_queries import unanswered_questions
 from bot.storage.database import Database
-from bot.unanswered import Embedder, cluster, default_embedder, draft_faq_entry
-from bot.unanswered_queries import unanswered_questions
 from bot.web.console.auth import Login, Sessions
 from bot.web.console.charts import daily_bars, horizontal_bars
 from bot.web.console.pages import SECURITY_HEADERS, render, secure

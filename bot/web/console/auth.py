@@ -32,7 +32,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from bot.desk_policy import Clock
+from bot.desk.policy import Clock
 from bot.storage.agent_desk import AgentSessionRepository
 from bot.storage.database import Database
 from bot.storage.models import Agent

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.desk_events import Subscription
+from bot.events import Subscription
 from bot.web.console.auth import Login, same_origin
 
 if TYPE_CHECKING:

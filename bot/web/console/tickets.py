@@ -1,7 +1,7 @@
 """Console pages for tickets: a list with filters and search, a detail page with the
 timeline, and the agent actions (assign, status, priority, public reply, internal note),
 plus CSV export of the filtered list. Everything acts through
-:class:`bot.ticket_service.TicketService`, as the REST API does."""
+:class:`bot.tickets.service.TicketService`, as the REST API does."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.desk_policy import DeskError
-from bot.sla import PRIORITIES
+from bot.desk.policy import DeskError
 from bot.storage.models import TicketStatus, aware
 from bot.storage.repositories import AgentRepository
 from bot.storage.tickets import TicketStore
-from bot.ticket_service import TicketService
-from bot.tickets import paused_in_time
+from bot.tickets.rules import paused_in_time
+from bot.tickets.service import TicketService
+from bot.tickets.sla import PRIORITIES
 from bot.web.api import csv_response, export_rows
 from bot.web.api.present import Names, event_json, ticket_json
 from bot.web.api.query import ApiError, list_query

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.desk import Desk
+from bot.desk.actions import Desk
+from bot.desk.routing import AgentLoad, choose_agent
 from bot.handoff import State
-from bot.routing import AgentLoad, choose_agent
 from bot.storage.agent_desk import (
     ConversationRow,
     HistoryRepository,

@@ -1,4 +1,4 @@
-"""tickets, SLAs and API tokens (issue 6)
+"""tickets, SLAs and API tokens
 
 Revision ID: 0005
 Revises: 0004

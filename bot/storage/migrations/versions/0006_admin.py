@@ -1,4 +1,4 @@
-"""admin numbers, knowledge-base feedback loop (issue 8): "was this helpful?" votes
+"""admin numbers, knowledge-base feedback loop: "was this helpful?" votes
 
 Revision ID: 0006
 Revises: 0005

@@ -1,0 +1,1 @@
+"""The Slack channel: slack-bolt behind the Channel protocol."""

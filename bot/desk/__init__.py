@@ -1,0 +1,1 @@
+"""The agents' desk: admitting queued chats, agents' actions, routing, the Slack desk."""

@@ -1,0 +1,150 @@
+"""What every part of the agent desk shares: its wiring, lookups, and how it talks.
+
+:class:`DeskCore` holds the database, the customer line (the engine's outbox), the
+phrase catalogue, the policy, the clock and the event fan-out; :mod:`bot.desk.reception`
+(the engine's side: admitting, timing out) and :mod:`bot.desk.actions` (the agents' actions)
+build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk.policy import Clock, CustomerLine, HandoffPolicy, NotFound, SystemClock
+from bot.desk.routing import AgentLoad, loads
+from bot.events import DeskEvent, DeskEvents, EventKind
+from bot.i18n import Catalogue
+from bot.messages import Button, OutboundMessage
+from bot.storage.agent_desk import QueueRepository
+from bot.storage.database import Database
+from bot.storage.models import Agent, Conversation, Message, aware
+from bot.storage.repositories import AgentRepository, ConversationRepository, MessageRepository
+
+
+class DeskCore:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        line: CustomerLine,
+        catalogue: Catalogue,
+        brand: str,
+        policy: HandoffPolicy,
+        clock: Clock | None = None,
+        events: DeskEvents | None = None,
+    ) -> None:
+        self.db = db
+        self.line = line
+        self.catalogue = catalogue
+        self.brand = brand
+        self.policy = policy
+        self.clock: Clock = clock or SystemClock()
+        # Not `events or ...`: a bus with no subscribers yet is empty, hence falsy.
+        self.events = events if events is not None else DeskEvents()
+
+    async def agent_loads(self, session: AsyncSession) -> list[AgentLoad]:
+        return await self._loads(session, self.clock.now())
+
+    async def _loads(self, session: AsyncSession, now: datetime) -> list[AgentLoad]:
+        queue = QueueRepository(session)
+        return loads(
+            await queue.agents(),
+            await queue.active_counts(),
+            now=now,
+            timeout=self.policy.presence_timeout,
+        )
+
+    def _phrase(self, key: str, language: str, **values: object) -> str:
+        return self.catalogue.get(key, language, brand=self.brand, **values)
+
+    def _language(self, conversation: Conversation) -> str:
+        language = conversation.language
+        return (
+            language
+            if language and self.catalogue.has(language)
+            else self.catalogue.default_language
+        )
+
+    async def _tell(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        key: str,
+        *,
+        buttons: tuple[Button, ...] = (),
+        **values: object,
+    ) -> list[int]:
+        language = self._language(conversation)
+        message = OutboundMessage(self._phrase(key, language, **values), buttons=buttons)
+        return await self.line.store_outbound(session, conversation, [message], language=language)
+
+    async def _agent(self, session: AsyncSession, agent_id: int) -> Agent:
+        agent = await AgentRepository(session).get(agent_id)
+        if agent is None:
+            raise NotFound("No such agent.")
+        return agent
+
+    async def _conversation(self, session: AsyncSession, conversation_id: int) -> Conversation:
+        conversation = await ConversationRepository(session).get(conversation_id)
+        if conversation is None:
+            raise NotFound("No such conversation.")
+        return conversation
+
+    async def _locked(self, session: AsyncSession, conversation_id: int) -> Conversation:
+        conversation = await ConversationRepository(session).get_for_update(conversation_id)
+        if conversation is None:
+            raise NotFound("No such conversation.")
+        return conversation
+
+    async def _owner_name(self, session: AsyncSession, conversation: Conversation) -> str:
+        owner = (
+            await AgentRepository(session).get(conversation.agent_id)
+            if conversation.agent_id
+            else None
+        )
+        return owner.name if owner else "another agent"
+
+    def _changed(self, conversation_id: int) -> None:
+        self.events.publish(DeskEvent(EventKind.CONVERSATION, conversation_id))
+        self.events.publish(DeskEvent(EventKind.QUEUE))
+
+    async def _send(self, row_ids: Sequence[int], *, agent: str | None = None) -> None:
+        """Deliver committed outbox rows, then show them on every open desk."""
+        await self.line.deliver(row_ids)
+        await self._publish_messages(row_ids, agent=agent)
+
+    async def _publish_messages(self, row_ids: Sequence[int], *, agent: str | None = None) -> None:
+        if not row_ids:
+            return
+        async with self.db.transaction() as session:
+            messages = MessageRepository(session)
+            for row_id in row_ids:
+                row = await messages.get(row_id)
+                if row is not None:
+                    data = {"message": message_json(row, agent=agent)}
+                    self.events.publish(DeskEvent(EventKind.MESSAGE, row.conversation_id, data))
+
+
+def message_json(message: Message, *, agent: str | None = None) -> dict[str, object]:
+    """A message as the console shows it (text is text: the browser never parses it)."""
+    ranking = (message.nlu or {}).get("ranking") or []
+    return {
+        "id": message.id,
+        "direction": message.direction.value,
+        "sender": message.sender,
+        "agent": agent,
+        "text": message.text,
+        "language": message.language,
+        "intent": message.intent,
+        "confidence": message.confidence,
+        "guesses": [
+            {"name": str(item.get("name")), "confidence": item.get("confidence")}
+            for item in ranking[:3]
+            if isinstance(item, dict)
+        ],
+        "delivery": message.delivery.value,
+        "created_at": aware(message.created_at).isoformat(),
+    }

@@ -1,0 +1,179 @@
+"""The desk's side toward the engine and the clock: who gets into the queue, what the
+waiting customer is told, and what happens to a chat nobody claims.
+
+- :meth:`Reception.admit` runs inside the customer's turn when a chat enters the queue:
+  outside business hours or with nobody online it opens a ticket and gives the chat back
+  to the bot, with an honest message; otherwise it tells the customer their position.
+- :meth:`Reception.sweep` turns chats queued past ``queue_timeout`` into tickets.
+- :meth:`Reception.update_positions` tells waiting customers when they moved up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk.core import DeskCore, message_json
+from bot.desk.routing import position_update
+from bot.events import DeskEvent, EventKind
+from bot.handoff import HandoffReason, State, move
+from bot.messages import OutboundMessage
+from bot.storage.agent_desk import QueueRepository
+from bot.storage.models import Conversation, Message, aware
+from bot.storage.repositories import MessageRepository
+from bot.tickets.rules import open_ticket_from_conversation
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_S = 15.0
+
+
+class Reception(DeskCore):
+    @property
+    def detects_frustration(self) -> bool:
+        return self.policy.frustration
+
+    async def admit(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        *,
+        replies: Sequence[OutboundMessage],
+        language: str,
+    ) -> list[OutboundMessage]:
+        now = self.clock.now()
+        conversation.queued_at = now  # the desk's clock decides waiting times
+        closed = not self.policy.hours.is_open(now)
+        nobody = False
+        if not closed and self.policy.require_online_agent:
+            nobody = not any(a.online for a in await self._loads(session, now))
+        if closed or nobody:
+            reason = HandoffReason.OUT_OF_HOURS if closed else HandoffReason.NO_AGENT_ONLINE
+            reference = await self._ticket_and_back_to_bot(session, conversation, reason, now)
+            return [OutboundMessage(self._unavailable(reference, language, closed=closed, now=now))]
+        position = await QueueRepository(session).queued_before(conversation) + 1
+        conversation.position_told = position
+        return [*replies, OutboundMessage(self._position_phrase(position, language, first=True))]
+
+    async def customer_message(self, conversation: Conversation, message: Message) -> None:
+        self.events.publish(
+            DeskEvent(EventKind.MESSAGE, conversation.id, {"message": message_json(message)})
+        )
+
+    async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
+        if state_changed:
+            self._changed(conversation_id)
+
+    async def sweep(self) -> int:
+        """Turn chats queued longer than the timeout into tickets; returns how many."""
+        now = self.clock.now()
+        cutoff = now - self.policy.queue_timeout
+        async with self.db.transaction() as session:
+            expired = [c.id for c in await QueueRepository(session).queued_since(cutoff)]
+        done = 0
+        for conversation_id in expired:
+            async with self.db.transaction() as session:
+                conversation = await self._locked(session, conversation_id)
+                if conversation.state != State.QUEUED or conversation.queued_at is None:
+                    continue
+                if aware(conversation.queued_at) >= cutoff:
+                    continue
+                reference = await self._ticket_and_back_to_bot(
+                    session, conversation, HandoffReason.TIMED_OUT, now
+                )
+                rows = await self._tell(
+                    session, conversation, "handoff_timed_out", reference=reference
+                )
+            await self._send(rows)
+            self._changed(conversation_id)
+            done += 1
+        if done:
+            await self.update_positions()
+        return done
+
+    async def update_positions(self) -> int:
+        """Tell waiting customers their new place in the queue when it moved meaningfully."""
+        outgoing: list[int] = []
+        async with self.db.transaction() as session:
+            rows = await QueueRepository(session).waiting()
+            for position, row in enumerate(rows, start=1):
+                conversation = row.conversation
+                if not position_update(
+                    position, conversation.position_told, step=self.policy.position_step
+                ):
+                    continue
+                conversation.position_told = position
+                language = self._language(conversation)
+                outgoing += await self.line.store_outbound(
+                    session,
+                    conversation,
+                    [OutboundMessage(self._position_phrase(position, language, first=False))],
+                    language=language,
+                )
+        await self._send(outgoing)
+        return len(outgoing)
+
+    async def _ticket_and_back_to_bot(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        reason: HandoffReason,
+        now: datetime,
+    ) -> str:
+        latest = await MessageRepository(session).recent_inbound(conversation.id, limit=1)
+        ticket = await open_ticket_from_conversation(
+            session,
+            conversation,
+            trigger=latest[0] if latest else _placeholder(conversation),
+            language=conversation.language or self.catalogue.default_language,
+        )
+        reference = ticket.reference or ""
+        await move(
+            session,
+            conversation,
+            to=State.BOT,
+            reason=reason,
+            actor="bot",
+            detail=f"ticket {reference}",
+            at=now,
+        )
+        return reference
+
+    def _unavailable(self, reference: str, language: str, *, closed: bool, now: datetime) -> str:
+        if not closed:
+            return self._phrase("handoff_no_agent", language, reference=reference)
+        opens = self.policy.hours.next_opening(now)
+        if opens is None:
+            return self._phrase("handoff_closed", language, reference=reference)
+        return self._phrase(
+            "handoff_out_of_hours",
+            language,
+            reference=reference,
+            hours=self.policy.hours.describe(),
+            opens=opens.strftime("%Y-%m-%d %H:%M %Z"),
+        )
+
+    def _position_phrase(self, position: int, language: str, *, first: bool) -> str:
+        if position == 1:
+            return self._phrase("handoff_next_in_line", language)
+        key = "handoff_position" if first else "handoff_position_update"
+        return self._phrase(key, language, position=position)
+
+
+def _placeholder(conversation: Conversation) -> Message:
+    # A queued chat always has a customer message; this only guards a corrupt history.
+    return Message(conversation_id=conversation.id, text="Support request", sender="customer")
+
+
+async def run_sweeper(desk: Reception, *, every_s: float = SWEEP_EVERY_S) -> None:
+    """Time out unclaimed queued chats, forever (cancel to stop)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await desk.sweep()
+        except Exception:  # a database blip must not end the loop
+            log.exception("handoff timeout sweep failed")

@@ -1,0 +1,1 @@
+"""The message pipeline: one inbound message in, replies stored and sent out."""

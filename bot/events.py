@@ -1,0 +1,91 @@
+"""The desk's event fan-out: every open console (and later the Slack desk) subscribes.
+
+Events are small and self-describing; a subscriber that needs more reads it from
+the database. Publishing never blocks: a subscriber that stops reading (a frozen
+browser tab) loses events beyond its buffer and is told to resynchronise.
+
+This bus is in-process. Several bot workers would relay it through Redis pub/sub
+(``DESIGN.md``); the interface stays the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BUFFER = 1000
+
+
+class EventKind(enum.StrEnum):
+    MESSAGE = "message"  # a customer, bot or agent message in a conversation
+    CONVERSATION = "conversation"  # state or owner changed (claimed, queued, resolved, ...)
+    QUEUE = "queue"  # the queue changed (someone joined or left)
+    NOTE = "note"  # an internal note was added
+    PRESENCE = "presence"  # an agent went online, away or offline
+    RESYNC = "resync"  # this subscriber missed events: reload
+    TICKET = "ticket"  # a ticket changed or an SLA warning/breach fired
+
+
+@dataclass(frozen=True, slots=True)
+class DeskEvent:
+    kind: EventKind
+    conversation_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "conversation_id": self.conversation_id, **self.data}
+
+
+class Subscription:
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[DeskEvent] = asyncio.Queue(BUFFER)
+        self._overflowed = False
+
+    def offer(self, event: DeskEvent) -> None:
+        if self._overflowed:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._overflowed = True
+
+    async def next(self) -> DeskEvent:
+        if self._overflowed and self._queue.empty():
+            self._overflowed = False
+            return DeskEvent(EventKind.RESYNC)
+        return await self._queue.get()
+
+    def __aiter__(self) -> AsyncIterator[DeskEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[DeskEvent]:
+        while True:
+            yield await self.next()
+
+
+class DeskEvents:
+    def __init__(self) -> None:
+        self._subscribers: set[Subscription] = set()
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[Subscription]:
+        subscription = Subscription()
+        self._subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscribers.discard(subscription)
+
+    def publish(self, event: DeskEvent) -> None:
+        for subscription in list(self._subscribers):
+            subscription.offer(event)
+
+    def __len__(self) -> int:
+        return len(self._subscribers)

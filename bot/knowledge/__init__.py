@@ -1,0 +1,1 @@
+"""The knowledge base: FAQ files loaded, validated and kept live."""

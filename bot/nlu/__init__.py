@@ -1,0 +1,1 @@
+"""Understanding a message: the Rasa client, language, decisions, training and tuning."""

@@ -1,0 +1,1 @@
+"""The numbers support leads watch: deflection, CSAT, unanswered questions, metrics."""

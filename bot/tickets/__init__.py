@@ -1,0 +1,1 @@
+"""Tickets: rules, the service that owns their transactions, SLAs and alerts."""

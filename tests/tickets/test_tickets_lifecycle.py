@@ -1,0 +1,126 @@
+"""Ticket lifecycle through the service: agent replies reach the customer, the customer's
+answers land on the ticket, resolution asks for CSAT, reopen, close after the grace."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.desk.policy import Conflict, DeskError, NotFound
+from bot.storage.database import Database
+from bot.storage.models import Feedback, TicketStatus
+from tests.support.tickets import TicketRig, make_ticket_rig
+
+
+async def ticket_for(t: TicketRig, user: str = "alice") -> int:
+    await t.push("/ticket My blender arrived broken", user=user)
+    await t.push("Order 5521, delivered on Monday, the jar is cracked.", user=user)
+    tickets = await t.tickets()
+    return tickets[-1].id
+
+
+async def test_reply_pending_answer_resolve_csat_reopen(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    ticket_id = await ticket_for(t)
+    agent = await t.rig.add_agent("maya")
+    before = len(t.rig.sent())
+
+    await t.service.assign(ticket_id, agent, actor="maya")
+    await t.service.public_reply(
+        ticket_id, "Sorry! Could you send a photo of the jar?", actor="maya", agent_id=agent
+    )
+    sent = t.rig.sent()[before:]
+    assert [m.text for m in sent] == [
+        t.phrase(
+            "ticket_answered", reference="HD-1001", text="Sorry! Could you send a photo of the jar?"
+        )
+    ]
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.PENDING
+    assert ticket.first_responded_at is not None
+    assert ticket.assignee_id == agent
+
+    # The customer's answer lands on the ticket (no NLU guess, no bot answer).
+    assert await t.push("Here it is, the crack is on the side") == [
+        t.phrase("ticket_reply_added", reference="HD-1001")
+    ]
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.OPEN
+
+    await t.service.set_status(ticket_id, TicketStatus.RESOLVED, actor="maya")
+    texts = [m.text for m in t.rig.sent()[-2:]]
+    assert texts == [
+        t.phrase("ticket_resolved", reference="HD-1001"),
+        t.phrase("csat_request"),
+    ]
+    assert [b.payload for b in t.rig.sent()[-1].buttons] == [f"/csat {n}" for n in range(1, 6)]
+    assert await t.push("5 ★", payload="/csat 5") == [t.phrase("csat_thanks")]
+    async with db.transaction() as session:
+        scores = [f.score for f in await session.scalars(select(Feedback))]
+    assert scores == [5]
+
+    # A clear, unrelated question after resolution is answered as usual ...
+    assert (await t.push("hello"))[0] == t.phrase("greet")
+    # ... but words the bot cannot place reopen the ticket.
+    assert await t.push("the new jar is cracked too") == [
+        t.phrase("ticket_reopened", reference="HD-1001")
+    ]
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.OPEN and ticket.resolved_at is None
+
+    kinds = [(kind, actor) for kind, actor, _ in await t.events(ticket_id)]
+    assert kinds == [
+        ("created", "customer"),
+        ("assigned", "maya"),
+        ("public_reply", "maya"),
+        ("status", "maya"),
+        ("customer_reply", "customer"),
+        ("status", "customer"),
+        ("status", "maya"),
+        ("customer_reply", "customer"),
+        ("status", "customer"),
+    ]
+    details = [detail for kind, _, detail in await t.events(ticket_id) if kind == "status"]
+    assert details == ["new -> pending", "pending -> open", "open -> resolved", "resolved -> open"]
+
+
+async def test_note_is_never_sent_and_needs_input_is(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    ticket_id = await ticket_for(t)
+    before = len(t.rig.sent())
+    await t.service.note(ticket_id, "Customer is a VIP; check the warehouse", actor="maya")
+    assert t.rig.sent()[before:] == []
+    await t.service.set_status(ticket_id, TicketStatus.PENDING, actor="maya")
+    assert [m.text for m in t.rig.sent()[before:]] == [
+        t.phrase("ticket_needs_input", reference="HD-1001")
+    ]
+
+
+async def test_close_after_grace_period(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    ticket_id = await ticket_for(t)
+    await t.service.set_status(ticket_id, TicketStatus.RESOLVED, actor="maya")
+    t.rig.clock.advance(hours=71)
+    await t.service.sweep()
+    assert (await t.tickets())[0].status == TicketStatus.RESOLVED
+    t.rig.clock.advance(hours=2)
+    await t.service.sweep()
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.CLOSED and ticket.closed_at is not None
+    # A closed ticket is not reopened by chat; the bot handles the message.
+    assert await t.push("hello") == [t.phrase("greet")]
+
+
+async def test_bad_agent_input_is_a_clear_error(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    ticket_id = await ticket_for(t)
+    with pytest.raises(Conflict):
+        await t.service.set_status(ticket_id, TicketStatus.NEW, actor="maya")
+    with pytest.raises(DeskError):
+        await t.service.public_reply(ticket_id, "   ", actor="maya")
+    with pytest.raises(DeskError):
+        await t.service.set_priority(ticket_id, "whenever", actor="maya")
+    with pytest.raises(NotFound):
+        await t.service.note(999, "x", actor="maya")
+    with pytest.raises(NotFound):
+        await t.service.assign(ticket_id, 999, actor="maya")
