@@ -1,8 +1,8 @@
 """The Rasa pipelines the benchmark compares, by name.
 
-``stock`` is the pipeline the project shipped before issue 7 (word and char n-gram
-CountVectors into DIET, 100 epochs): the baseline every other row is measured
-against, in the same run. ``config`` is whatever ``config.yml`` ships now.
+``stock`` is the pipeline the project shipped before the embedding classifier (word and
+char n-gram CountVectors into DIET, 100 epochs): the baseline every other row is
+measured against, in the same run. ``config`` is whatever ``config.yml`` ships now.
 """
 
 from __future__ import annotations
