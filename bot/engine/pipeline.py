@@ -14,7 +14,6 @@ never waits for them. Conversations run concurrently.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels import (
     ChannelRegistry,
 )
+from bot.commands import is_command, parse_csat
 from bot.engine.frustration import Signs, is_frustrated, signs
 from bot.engine.locks import KeyedLocks
 from bot.engine.outbox import Outbox
@@ -31,11 +31,9 @@ from bot.handoff import HUMAN_STATES, HandoffDesk, HandoffReason, State, move, q
 from bot.i18n import Catalogue
 from bot.intents import FALLBACK, TurnContext, handler_for
 from bot.intents.dialogue import continue_dialogue, takes
-from bot.intents.helpful import parse_vote
 from bot.knowledge.loader import LiveKnowledgeBase
 from bot.messages import InboundMessage, OutboundMessage
 from bot.nlu.client import (
-    IntentScore,
     NluClient,
     NluError,
     ParseResult,
@@ -50,8 +48,6 @@ from bot.storage.repositories import ConversationRepository, MessageRepository
 
 log = logging.getLogger(__name__)
 
-# Button payloads of the CSAT question the desk asks after resolving (bot/desk/actions.py).
-CSAT_PAYLOAD = re.compile(r"^/csat ([1-5])$")
 # Frustration looks at the customer's latest messages (bot/engine/frustration.py).
 FRUSTRATION_WINDOW = 3
 
@@ -218,7 +214,7 @@ class Engine:
             return stored.id
 
     async def _process(self, inbound: InboundMessage, message_id: int) -> Turn:
-        csat = CSAT_PAYLOAD.match(inbound.payload or "") is not None
+        csat = parse_csat(inbound.payload) is not None
         async with self.db.transaction() as session:
             message = await MessageRepository(session).get(message_id)
             assert message is not None
@@ -329,7 +325,8 @@ class Engine:
         content_only = not inbound.text.strip()
         skip = content_only or not read
         result, nlu_error = (None, None) if skip else await self._understand(inbound)
-        negative = None if content_only or _is_command(inbound) else signs(inbound.text)
+        chose = is_command(inbound.text, inbound.payload)
+        negative = None if content_only or chose else signs(inbound.text)
         return Understanding(guess, reply_language, result, nlu_error, negative, content_only)
 
     async def _replies(
@@ -410,22 +407,7 @@ class Engine:
         return is_frustrated(latest, flags, window=FRUSTRATION_WINDOW)
 
     async def _understand(self, inbound: InboundMessage) -> tuple[ParseResult | None, str | None]:
-        csat = CSAT_PAYLOAD.match(inbound.payload or "")
-        if csat is not None:
-            score = csat.group(1)
-            return ParseResult(
-                text=inbound.text,
-                intent="csat",
-                confidence=1.0,
-                ranking=(IntentScore("csat", 1.0),),
-                entities=({"entity": "score", "value": score},),
-                from_command=True,
-            ), None
-        # a "was this helpful?" button press skips the model.
-        vote = parse_vote(inbound.payload)
-        if vote is not None:
-            return vote, None
-        command = parse_command(inbound.payload or inbound.text)
+        command = parse_command(inbound.text, payload=inbound.payload)
         if command is not None:
             return command, None
         try:
@@ -469,10 +451,6 @@ class Engine:
             if conversation is None:
                 return []
             return list(await MessageRepository(session).transcript(conversation.id))
-
-
-def _is_command(inbound: InboundMessage) -> bool:
-    return inbound.payload is not None or inbound.text.lstrip().startswith("/")
 
 
 def _as_inbound(row: Message, conversation: Conversation) -> InboundMessage:

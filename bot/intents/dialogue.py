@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from bot.commands import CANCEL, is_command
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import Dialogue
@@ -20,7 +21,6 @@ from bot.storage.models import Dialogue
 if TYPE_CHECKING:  # intents import this module: only the type, at check time
     from bot.intents.context import TurnContext
 
-CANCEL_PAYLOAD = "/cancel"
 # Lower-case whole-message cancel words, in the bot's languages.
 CANCEL_WORDS = frozenset(
     {"cancel", "stop", "quit", "abort", "રદ", "રદ કરો", "రద్దు", "రద్దు చేయి",
@@ -38,19 +38,19 @@ def steps() -> dict[str, Step]:
 
 
 def cancel_button(ctx: TurnContext) -> Button:
-    return Button(ctx.phrase("button_cancel"), CANCEL_PAYLOAD)
+    return Button(ctx.phrase("button_cancel"), CANCEL)
 
 
 def is_cancel(message: InboundMessage) -> bool:
     said = (message.payload or message.text).strip().lower().rstrip(".!")
-    return said == CANCEL_PAYLOAD or said in CANCEL_WORDS
+    return said == CANCEL or said in CANCEL_WORDS
 
 
 def takes(message: InboundMessage) -> bool:
     """Whether an open dialogue should read this message (commands other than cancel pass)."""
     if is_cancel(message):
         return True
-    return message.payload is None and not message.text.lstrip().startswith("/")
+    return not is_command(message.text, message.payload)
 
 
 async def continue_dialogue(

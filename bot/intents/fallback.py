@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.commands import HUMAN, faq_payload
 from bot.handoff import HandoffReason, queue_for_human
 from bot.intents.context import TurnContext
 from bot.messages import Button, InboundMessage, OutboundMessage
@@ -15,9 +16,9 @@ async def handle(message: InboundMessage, ctx: TurnContext) -> list[OutboundMess
         return [ctx.say("handoff_low_confidence")]
     guesses = [ctx.kb.get(i) for i in (ctx.nlu.faq_guesses(2) if ctx.nlu else [])]
     buttons = tuple(
-        Button(entry.title_in(ctx.language, ctx.default_language), f"/faq {entry.id}")
+        Button(entry.title_in(ctx.language, ctx.default_language), faq_payload(entry.id))
         for entry in guesses
         if entry is not None
     )
-    buttons += (Button(ctx.phrase("talk_to_person"), "/human"),)
+    buttons += (Button(ctx.phrase("talk_to_person"), HUMAN),)
     return [ctx.say("clarify", buttons=buttons)]

@@ -1,50 +1,29 @@
 """``helpful``: the customer's answer to "was this helpful?" under an FAQ reply.
 
-The buttons carry ``/helpful <message id> yes|no``, where the id is the customer message
-the FAQ answered. A vote counts once per answer (the id is unique in ``faq_votes``) and
-only for a message of the same conversation that was answered from the knowledge base;
-anything else is thanked and ignored, so an old or forged button changes nothing.
+The buttons carry ``/helpful <message id> yes|no`` (:mod:`bot.commands`), where the id
+is the customer message the FAQ answered. A vote counts once per answer (the id is
+unique in ``faq_votes``) and only for a message of the same conversation that was
+answered from the knowledge base; anything else is thanked and ignored, so an old or
+forged button changes nothing.
 """
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
+from bot.commands import HUMAN, helpful_payload
 from bot.intents.context import TurnContext
 from bot.messages import Button, InboundMessage, OutboundMessage
-from bot.nlu.client import FAQ_PREFIX, IntentScore, ParseResult
+from bot.nlu.client import FAQ_PREFIX
 from bot.storage.models import FaqVote, Message
-
-INTENT = "helpful"
-VOTE_PAYLOAD = re.compile(r"^/helpful (\d+) (yes|no)$")
 
 
 def vote_buttons(ctx: TurnContext) -> tuple[Button, ...]:
     """The two buttons under an FAQ answer, naming the question they are about."""
     question = ctx.message.id
     return (
-        Button(ctx.phrase("helpful_yes"), f"/helpful {question} yes"),
-        Button(ctx.phrase("helpful_no"), f"/helpful {question} no"),
-    )
-
-
-def parse_vote(payload: str | None) -> ParseResult | None:
-    """A pressed vote button as a certain NLU result (it skips the model); else None."""
-    match = VOTE_PAYLOAD.match(payload or "")
-    if match is None:
-        return None
-    return ParseResult(
-        text=payload or "",
-        intent=INTENT,
-        confidence=1.0,
-        ranking=(IntentScore(INTENT, 1.0),),
-        entities=(
-            {"entity": "message_id", "value": match.group(1)},
-            {"entity": "vote", "value": match.group(2)},
-        ),
-        from_command=True,
+        Button(ctx.phrase("helpful_yes"), helpful_payload(question, helpful=True)),
+        Button(ctx.phrase("helpful_no"), helpful_payload(question, helpful=False)),
     )
 
 
@@ -58,7 +37,7 @@ async def handle(message: InboundMessage, ctx: TurnContext) -> list[OutboundMess
         await _record(ctx, question_id, helpful=helpful)
     if helpful:
         return [ctx.say("helpful_thanks")]
-    return [ctx.say("helpful_sorry", buttons=(Button(ctx.phrase("talk_to_person"), "/human"),))]
+    return [ctx.say("helpful_sorry", buttons=(Button(ctx.phrase("talk_to_person"), HUMAN),))]
 
 
 async def _record(ctx: TurnContext, question_id: int, *, helpful: bool) -> None:

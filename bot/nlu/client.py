@@ -1,4 +1,4 @@
-"""Understanding a message: the NLU protocol, the Rasa HTTP client, and slash commands.
+"""Understanding a message: the NLU protocol, the Rasa HTTP client, and commands as results.
 
 The Rasa model is trained with one intent per FAQ entry, named ``faq__<id>`` (Rasa
 reserves ``/`` for retrieval intents); this module maps them to ``faq/<id>``, the
@@ -7,12 +7,12 @@ name the rest of the bot and the evaluation format use.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 
+from bot import commands
 from bot.nlu.language import LanguageGuess, detect_language
 
 __all__ = [
@@ -192,36 +192,36 @@ def _similarity(data: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-_COMMAND = re.compile(r"^/(?P<name>[a-z_]+)(?:@\w+)?(?:\s+(?P<arg>.*))?$", re.DOTALL)
-# Slash commands (and button payloads) skip the model: they say exactly what they mean.
-COMMAND_INTENTS = {
-    "start": "greet",
-    "help": "greet",
-    "human": "human_handoff",
-    "agent": "human_handoff",
-    "ticket": "create_ticket",
-    "status": "ticket_status",
-    "feedback": "feedback",
-}
+def parse_command(text: str, *, payload: str | None = None) -> ParseResult | None:
+    """A button press or slash command as a certain result (it skips the model), or None.
+
+    ``/human``, ``/faq order_status``, ``/status HD-1042`` as typed or pressed; a rating
+    (``/csat N``) or a vote (``/helpful <id> yes|no``) only from a pressed button's
+    ``payload`` (the grammar is :mod:`bot.commands`).
+    """
+    said = payload or text
+    score = commands.parse_csat(payload)
+    if score is not None:
+        return _certain(said, "csat", {"score": str(score)})
+    vote = commands.parse_helpful(payload)
+    if vote is not None:
+        values = {"message_id": str(vote.question_id), "vote": "yes" if vote.helpful else "no"}
+        return _certain(said, "helpful", values)
+    command = commands.parse(said)
+    if command is None:
+        return None
+    intent = FAQ_PREFIX + command.faq_id if command.faq_id else command.intent
+    if intent is None:
+        return None
+    return _certain(said, intent, {"argument": command.argument} if command.argument else {})
 
 
-def parse_command(text: str) -> ParseResult | None:
-    """``/human``, ``/faq order_status``, ``/status HD-1042``: a certain result, or None."""
-    match = _COMMAND.match(text.strip())
-    if not match:
-        return None
-    name, arg = match["name"], (match["arg"] or "").strip()
-    if name == "faq" and arg:
-        intent = FAQ_PREFIX + arg.split()[0]
-    elif name in COMMAND_INTENTS:
-        intent = COMMAND_INTENTS[name]
-    else:
-        return None
+def _certain(text: str, intent: str, entities: dict[str, str]) -> ParseResult:
     return ParseResult(
         text=text,
         intent=intent,
         confidence=1.0,
         ranking=(IntentScore(intent, 1.0),),
-        entities=({"entity": "argument", "value": arg},) if arg else (),
+        entities=tuple({"entity": name, "value": value} for name, value in entities.items()),
         from_command=True,
     )

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.channels import OnMessage, OnStored
+from bot.commands import parse_helpful
 from bot.messages import InboundMessage, OutboundMessage
 from bot.nlu.client import NluClient, NluError, ParseResult
 from bot.nlu.decision import Thresholds, unsure_reason
@@ -100,8 +101,9 @@ def metered_receive(receive: Receive) -> OnMessage:
     ) -> list[OutboundMessage]:
         started = time.perf_counter()
         MESSAGES.labels(inbound.channel, "in").inc()
-        if inbound.payload and inbound.payload.startswith("/helpful "):
-            FAQ_VOTES.labels(inbound.payload.rsplit(" ", 1)[-1]).inc()
+        vote = parse_helpful(inbound.payload)
+        if vote is not None:
+            FAQ_VOTES.labels("yes" if vote.helpful else "no").inc()
         replies = await receive(inbound, on_stored=on_stored)
         TURN_SECONDS.labels(inbound.channel).observe(time.perf_counter() - started)
         if replies:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commands import is_command
 from bot.nlu.decision import was_acted_on
 from bot.reports.unanswered import Unanswered
 from bot.storage.models import (
@@ -24,7 +25,7 @@ ASKED_FOR_HELP = ("customer_asked", "low_confidence", "frustration")
 
 def _is_question(message: Message) -> bool:
     text = message.text.strip()
-    return bool(text) and not text.startswith("/") and message.payload is None
+    return bool(text) and not is_command(text, message.payload)
 
 
 def _not_understood(message: Message, threshold: float) -> bool:

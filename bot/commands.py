@@ -1,0 +1,134 @@
+"""One grammar for what a customer sends that is not words: slash commands and buttons.
+
+A command is ``/name`` with an optional argument (``/status HD-1042``, ``/faq
+order_status``); Telegram may add the bot's handle (``/help@VoltCartBot``). A button's
+payload is a command too, sent back when the customer presses it; the factories below
+build every payload the bot puts on a button, and the parsers read them back:
+
+- ``/csat N`` (1-5): the rating asked for after an agent or a ticket resolved the chat;
+- ``/helpful <message id> yes|no``: the vote under an FAQ answer;
+- ``/faq <id>``: a "did you mean" guess; ``/human``: talk to a person;
+- ``/cancel``: leave an open dialogue.
+
+A message *is a command* when it came from a button or starts with ``/``; such messages
+skip frustration signs, open dialogues and ticket follow-ups (:func:`is_command`).
+Pure values: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.messages import Button
+
+__all__ = [
+    "CANCEL",
+    "COMMAND_INTENTS",
+    "CSAT_SCORES",
+    "HUMAN",
+    "Command",
+    "HelpfulVote",
+    "csat_buttons",
+    "csat_payload",
+    "faq_payload",
+    "helpful_payload",
+    "is_command",
+    "parse",
+    "parse_csat",
+    "parse_helpful",
+]
+
+CANCEL = "/cancel"
+HUMAN = "/human"
+CSAT_SCORES = (1, 2, 3, 4, 5)
+
+_SLASH = re.compile(r"^/(?P<name>[a-z_]+)(?:@\w+)?(?:\s+(?P<arg>.*))?$", re.DOTALL)
+_CSAT = re.compile(r"^/csat ([1-5])$")
+_HELPFUL = re.compile(r"^/helpful (\d+) (yes|no)$")
+
+COMMAND_INTENTS = {
+    "start": "greet",
+    "help": "greet",
+    "human": "human_handoff",
+    "agent": "human_handoff",
+    "ticket": "create_ticket",
+    "status": "ticket_status",
+    "feedback": "feedback",
+}
+"""Typed commands and the intent each names: they skip the model, saying exactly what
+they mean. ``/faq <id>`` names the FAQ entry instead (:attr:`Command.faq_id`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A parsed ``/name argument``; ``argument`` is empty when there is none."""
+
+    name: str
+    argument: str = ""
+
+    @property
+    def intent(self) -> str | None:
+        """The bot intent a typed command names, or ``None`` (see :attr:`faq_id`)."""
+        return COMMAND_INTENTS.get(self.name)
+
+    @property
+    def faq_id(self) -> str | None:
+        """The FAQ entry ``/faq <id>`` asks for."""
+        if self.name == "faq" and self.argument:
+            return self.argument.split()[0]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class HelpfulVote:
+    """A pressed "was this helpful?" button: the customer message it is about, and the vote."""
+
+    question_id: int
+    helpful: bool
+
+
+def is_command(text: str, payload: str | None = None) -> bool:
+    """Whether the customer chose (a button, a slash command) rather than wrote."""
+    return payload is not None or text.lstrip().startswith("/")
+
+
+def parse(text: str | None) -> Command | None:
+    """``/status HD-1042`` -> ``Command("status", "HD-1042")``; anything else -> ``None``."""
+    match = _SLASH.match((text or "").strip())
+    if match is None:
+        return None
+    return Command(match["name"], (match["arg"] or "").strip())
+
+
+def csat_payload(score: int) -> str:
+    if score not in CSAT_SCORES:
+        raise ValueError(f"a CSAT score is 1 to 5, not {score}")
+    return f"/csat {score}"
+
+
+def csat_buttons() -> tuple[Button, ...]:
+    """The 1-5 star buttons under the rating question (the desk's and the tickets')."""
+    return tuple(Button(f"{score} ★", csat_payload(score)) for score in CSAT_SCORES)
+
+
+def parse_csat(payload: str | None) -> int | None:
+    """The score of a pressed CSAT button, or ``None``."""
+    match = _CSAT.match(payload or "")
+    return int(match.group(1)) if match else None
+
+
+def helpful_payload(question_id: int, *, helpful: bool) -> str:
+    return f"/helpful {question_id} {'yes' if helpful else 'no'}"
+
+
+def parse_helpful(payload: str | None) -> HelpfulVote | None:
+    """A pressed "was this helpful?" button, or ``None``."""
+    match = _HELPFUL.match(payload or "")
+    if match is None:
+        return None
+    return HelpfulVote(int(match.group(1)), match.group(2) == "yes")
+
+
+def faq_payload(faq_id: str) -> str:
+    return f"/faq {faq_id}"
