@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.channels import ChannelRegistry  # noqa: E402
 from bot.channels.webchat import WebChatChannel  # noqa: E402
-from bot.desk.actions import Desk  # noqa: E402
 from bot.desk.policy import HandoffPolicy  # noqa: E402
+from bot.desk.service import Desk  # noqa: E402
 from bot.engine.pipeline import Engine, EngineOptions  # noqa: E402
 from bot.i18n import Catalogue  # noqa: E402
 from bot.knowledge.loader import LiveKnowledgeBase  # noqa: E402

@@ -12,6 +12,8 @@ from starlette.routing import BaseRoute
 
 from bot.channels import Channel, ChannelRegistry, WebhookChannel
 from bot.channels.webchat import WebChatChannel
+from bot.desk.policy import Clock, HandoffPolicy
+from bot.desk.service import Desk
 from bot.engine.pipeline import Engine, EngineOptions
 from bot.i18n import Catalogue
 from bot.knowledge.loader import LiveKnowledgeBase
@@ -25,6 +27,8 @@ from bot.reports.metrics import MeteredNlu, install_error_counter, metered_recei
 from bot.settings import Secrets, Settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
+from bot.tickets.rules import TicketPolicy
+from bot.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
@@ -252,3 +256,34 @@ def build_watcher(
     return KnowledgeWatcher(
         kb, retrainer=retrainer, interval_s=settings.admin.watch_interval_s, on_swapped=swapped
     )
+
+
+def attach_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
+    """Build the desk for a running helpdesk and connect it to the engine."""
+    settings = helpdesk.settings
+    desk = Desk(
+        db=helpdesk.db,
+        line=helpdesk.engine,
+        catalogue=helpdesk.catalogue,
+        brand=settings.bot.brand,
+        policy=HandoffPolicy.from_settings(settings.handoff),
+        clock=clock,
+    )
+    helpdesk.engine.attach_desk(desk)
+    return desk
+
+
+def attach_tickets(helpdesk: Helpdesk, desk: Desk | None = None) -> TicketService:
+    """Build the ticket service for a running helpdesk: the engine hears follow-ups, and
+    SLA alerts go out on the desk's events (every open console)."""
+    service = TicketService(
+        db=helpdesk.db,
+        line=helpdesk.engine,
+        catalogue=helpdesk.catalogue,
+        brand=helpdesk.settings.bot.brand,
+        policy=TicketPolicy.from_settings(helpdesk.settings),
+        events=desk.events if desk is not None else None,
+        clock=desk.clock if desk is not None else None,
+    )
+    helpdesk.engine.interceptors.append(service.follow_up)
+    return service

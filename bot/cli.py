@@ -169,8 +169,8 @@ async def _start(settings: Settings, secrets: Secrets, channels: list[Any]) -> A
 
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from bot.app import attach_desk
     from bot.channels.terminal import TerminalChannel
-    from bot.desk.actions import attach_desk
 
     terminal = TerminalChannel(session=args.session)
     helpdesk = await _start(settings, secrets, [terminal])
@@ -190,9 +190,9 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings, secrets: Secret
 async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     import uvicorn
 
-    from bot.app import build_channels, web_routes
+    from bot.app import attach_desk, attach_tickets, build_channels, web_routes
     from bot.channels.webchat import WebChatChannel
-    from bot.desk.actions import attach_desk, run_sweeper
+    from bot.desk.reception import run_sweeper
     from bot.web.admin_routes import admin_console_routes, admin_routes
     from bot.web.app import create_web_app
     from bot.web.console import Console
@@ -204,7 +204,7 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
     from bot.desk.slack import attach_slack_desk
 
     slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
-    from bot.tickets.service import attach_tickets, run_ticket_sweeper
+    from bot.tickets.service import run_ticket_sweeper
     from bot.web.api import TicketApi
     from bot.web.console.tickets import TicketPages
 
@@ -232,7 +232,7 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
     async def lifespan(_: Any) -> Any:
         # Serve /healthz (503) while the NLU server loads; ready flips when it answers.
         starting = asyncio.create_task(helpdesk.start(progress=_stderr))
-        sweeping = asyncio.create_task(run_sweeper(desk), name="handoff-timeouts")
+        sweeping = asyncio.create_task(run_sweeper(desk.reception), name="handoff-timeouts")
         ticket_sweep = asyncio.create_task(  # tickets: SLAs and closing
             run_ticket_sweeper(tickets, every_s=settings.tickets.sweep_every_s), name="tickets"
         )

@@ -9,7 +9,7 @@ Every transition goes through :func:`move`, which
   claim at once, exactly one owns it" hold across processes);
 - records a :class:`~bot.storage.models.HandoffEvent` with who, when, why and detail.
 
-The agent desk (:mod:`bot.desk.actions`) and the engine build on these transitions.
+The agent desk (:mod:`bot.desk.service`) and the engine build on these transitions.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ async def queue_for_human(
 
 
 class HandoffDesk(Protocol):
-    """What the engine needs from the agent desk (implemented by :class:`bot.desk.actions.Desk`).
+    """What the engine needs from the agent desk (implemented by :class:`bot.desk.service.Desk`).
 
     Without a desk the engine still queues conversations and stays silent while they
     wait, but does not check business hours, agents or timeouts.

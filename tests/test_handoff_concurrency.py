@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.desk.actions import Desk
 from bot.desk.policy import Conflict
+from bot.desk.service import Desk
 from bot.handoff import HandoffReason, State, StateChanged, move
 from bot.storage.database import Database
 from bot.storage.models import Conversation, HandoffEvent
@@ -115,7 +115,7 @@ async def test_control_without_the_condition_both_would_win(
         ),
         timeout=30,
     )
-    assert outcomes == ["won", "won"]
+    assert list(outcomes) == ["won", "won"]
 
 
 @pytest.mark.parametrize("db_url", ["postgres", "sqlite"], indirect=True)

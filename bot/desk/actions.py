@@ -1,26 +1,21 @@
-"""The agent desk: the one service agents act through (the web console; Slack threads later).
+"""What agents do to chats, from any desk (the web console, Slack threads).
 
 Agents claim, reply, hand back, resolve, transfer, note and set their presence here;
 every change is a :func:`bot.handoff.move` (checked, conditional, recorded) and is
 published on :class:`~bot.events.DeskEvents` for every open desk to show. What
 the customer is told is stored in the same transaction as the change that caused
 it (the outbox), then sent.
-
-The desk is also the engine's :class:`~bot.handoff.HandoffDesk` (see
-:mod:`bot.desk.reception`): it admits newly queued chats, hears customer messages while a
-human has the chat, and times out chats nobody claims.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk.core import message_json
-from bot.desk.policy import Clock, Conflict, DeskError, HandoffPolicy, NotAllowed
-from bot.desk.reception import SWEEP_EVERY_S, Reception, run_sweeper
+from bot.desk.core import DeskCore
+from bot.desk.policy import Conflict, NotAllowed, clean_text
+from bot.desk.reception import Reception
 from bot.desk.routing import Waiting, next_for
 from bot.events import DeskEvent, EventKind
 from bot.handoff import HandoffError, HandoffReason, State, StateChanged, move
@@ -28,11 +23,6 @@ from bot.messages import Button, OutboundMessage
 from bot.storage.agent_desk import NoteRepository, QueueRepository
 from bot.storage.models import Agent, AgentPresence, Conversation, aware
 from bot.storage.repositories import AgentRepository
-
-if TYPE_CHECKING:
-    from bot.app import Helpdesk
-
-__all__ = ["SWEEP_EVERY_S", "Desk", "attach_desk", "csat_buttons", "message_json", "run_sweeper"]
 
 MAX_REPLY = 4000
 MAX_NOTE = 4000
@@ -44,15 +34,19 @@ def csat_buttons() -> tuple[Button, ...]:
     return tuple(Button(f"{score} ★", f"{CSAT_PREFIX}{score}") for score in CSAT_SCORES)
 
 
-class Desk(Reception):
-    """Everything an agent can do, from any desk (console, Slack)."""
+class AgentActions:
+    """Everything an agent can do to a chat; a claim or a close moves the queue on."""
+
+    def __init__(self, core: DeskCore, reception: Reception) -> None:
+        self.core = core
+        self.reception = reception  # tells waiting customers their new place
 
     async def claim(self, agent_id: int, conversation_id: int) -> None:
         """Take a queued chat (or one the bot is handling). Exactly one agent wins."""
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            agent = await self._agent(session, agent_id)
-            conversation = await self._conversation(session, conversation_id)
+        now = self.core.clock.now()
+        async with self.core.db.transaction() as session:
+            agent = await self.core.agent(session, agent_id)
+            conversation = await self.core.conversation(session, conversation_id)
             if conversation.state == State.AGENT and conversation.agent_id == agent.id:
                 return
             await self._check_claimable(session, conversation)
@@ -72,16 +66,16 @@ class Desk(Reception):
             except StateChanged as exc:
                 await self._check_claimable(session, exc.conversation)
                 raise Conflict("This chat changed meanwhile; reload it.") from exc
-            rows = await self._tell(session, conversation, "agent_joined", agent=agent.name)
-        await self._send(rows)
-        self._changed(conversation_id)
-        await self.update_positions()
+            rows = await self.core.tell(session, conversation, "agent_joined", agent=agent.name)
+        await self.core.send(rows)
+        self.core.changed(conversation_id)
+        await self.reception.update_positions()
 
     async def take_next(self, agent_id: int) -> int | None:
         """Claim the chat routing gives this agent next; None when the queue is empty."""
         for _ in range(3):  # another agent may take our pick first: pick again
-            now = self.clock.now()
-            async with self.db.transaction() as session:
+            now = self.core.clock.now()
+            async with self.core.db.transaction() as session:
                 queue = QueueRepository(session)
                 waiting = [
                     Waiting(
@@ -90,7 +84,7 @@ class Desk(Reception):
                     for row in await queue.waiting()
                     if row.conversation.queued_at is not None
                 ]
-                agents = await self._loads(session, now)
+                agents = await self.core.loads(session, now)
             me = next((a for a in agents if a.id == agent_id), None)
             pick = next_for(me, waiting, agents) if me is not None else None
             if pick is None:
@@ -106,69 +100,71 @@ class Desk(Reception):
 
     async def reply(self, agent_id: int, conversation_id: int, text: str) -> None:
         """Send the agent's message to the customer on whatever channel they use."""
-        text = _clean(text, MAX_REPLY, "reply")
-        async with self.db.transaction() as session:
-            agent = await self._agent(session, agent_id)
-            conversation = await self._locked(session, conversation_id)
+        text = clean_text(text, limit=MAX_REPLY, what="reply")
+        async with self.core.db.transaction() as session:
+            agent = await self.core.agent(session, agent_id)
+            conversation = await self.core.locked(session, conversation_id)
             if conversation.state != State.AGENT or conversation.agent_id != agent.id:
                 raise NotAllowed(await self._not_yours(session, conversation))
-            rows = await self.line.store_outbound(
+            rows = await self.core.line.store_outbound(
                 session,
                 conversation,
                 [OutboundMessage(text, sender="agent")],
                 language=conversation.language,
                 agent_id=agent.id,
             )
-        await self._send(rows, agent=agent.name)
+        await self.core.send(rows, agent=agent.name)
 
     async def hand_back(self, agent_id: int, conversation_id: int) -> None:
         """Return the chat to the bot, which greets the customer again in their language."""
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            agent = await self._agent(session, agent_id)
-            conversation = await self._locked(session, conversation_id)
+        now = self.core.clock.now()
+        async with self.core.db.transaction() as session:
+            agent = await self.core.agent(session, agent_id)
+            conversation = await self.core.locked(session, conversation_id)
             was_queued = conversation.state == State.QUEUED
             await self._check_may_act(session, agent, conversation)
             await self._move(
                 session, conversation, State.BOT, HandoffReason.AGENT_HANDED_BACK, agent, now
             )
-            rows = await self._tell(session, conversation, "handback_greeting")
-        await self._send(rows)
-        self._changed(conversation_id)
+            rows = await self.core.tell(session, conversation, "handback_greeting")
+        await self.core.send(rows)
+        self.core.changed(conversation_id)
         if was_queued:
-            await self.update_positions()
+            await self.reception.update_positions()
 
     async def resolve(self, agent_id: int, conversation_id: int) -> None:
         """Close the chat and ask the customer for a CSAT rating (1-5 buttons)."""
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            agent = await self._agent(session, agent_id)
-            conversation = await self._locked(session, conversation_id)
+        now = self.core.clock.now()
+        async with self.core.db.transaction() as session:
+            agent = await self.core.agent(session, agent_id)
+            conversation = await self.core.locked(session, conversation_id)
             was_queued = conversation.state == State.QUEUED
             await self._check_may_act(session, agent, conversation)
             await self._move(
                 session, conversation, State.RESOLVED, HandoffReason.RESOLVED, agent, now
             )
             conversation.csat_requested_at = now
-            rows = await self._tell(session, conversation, "csat_request", buttons=csat_buttons())
-        await self._send(rows)
-        self._changed(conversation_id)
+            rows = await self.core.tell(
+                session, conversation, "csat_request", buttons=csat_buttons()
+            )
+        await self.core.send(rows)
+        self.core.changed(conversation_id)
         if was_queued:
-            await self.update_positions()
+            await self.reception.update_positions()
 
     async def transfer(self, agent_id: int, conversation_id: int, to_agent_id: int) -> None:
         """Give an owned chat to a colleague who is online and has room for it."""
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            agent = await self._agent(session, agent_id)
-            target = await self._agent(session, to_agent_id)
-            conversation = await self._locked(session, conversation_id)
+        now = self.core.clock.now()
+        async with self.core.db.transaction() as session:
+            agent = await self.core.agent(session, agent_id)
+            target = await self.core.agent(session, to_agent_id)
+            conversation = await self.core.locked(session, conversation_id)
             if conversation.state != State.AGENT:
                 raise Conflict("Only a chat an agent owns can be transferred; claim it first.")
             await self._check_may_act(session, agent, conversation)
             if target.id == conversation.agent_id:
                 raise Conflict(f"{target.name} already has this chat.")
-            load = next((a for a in await self._loads(session, now) if a.id == target.id), None)
+            load = next((a for a in await self.core.loads(session, now) if a.id == target.id), None)
             if load is None or not load.can_take:
                 raise Conflict(f"{target.name} is not online or has no room for another chat.")
             await move(
@@ -181,16 +177,16 @@ class Desk(Reception):
                 detail=f"to {target.name}",
                 at=now,
             )
-            rows = await self._tell(session, conversation, "agent_joined", agent=target.name)
-        await self._send(rows)
-        self._changed(conversation_id)
+            rows = await self.core.tell(session, conversation, "agent_joined", agent=target.name)
+        await self.core.send(rows)
+        self.core.changed(conversation_id)
 
     async def note(self, agent_id: int, conversation_id: int, text: str) -> None:
         """An internal note: visible to agents, never sent to the customer."""
-        text = _clean(text, MAX_NOTE, "note")
-        async with self.db.transaction() as session:
-            agent = await self._agent(session, agent_id)
-            await self._conversation(session, conversation_id)
+        text = clean_text(text, limit=MAX_NOTE, what="note")
+        async with self.core.db.transaction() as session:
+            agent = await self.core.agent(session, agent_id)
+            await self.core.conversation(session, conversation_id)
             note = await NoteRepository(session).add(
                 conversation_id=conversation_id, agent=agent, text=text
             )
@@ -202,23 +198,23 @@ class Desk(Reception):
                     "created_at": aware(note.created_at).isoformat(),
                 }
             }
-        self.events.publish(DeskEvent(EventKind.NOTE, conversation_id, data))
+        self.core.events.publish(DeskEvent(EventKind.NOTE, conversation_id, data))
 
     async def set_presence(self, agent_id: int, presence: AgentPresence) -> None:
-        async with self.db.transaction() as session:
-            await self._agent(session, agent_id)
+        async with self.core.db.transaction() as session:
+            await self.core.agent(session, agent_id)
             await AgentRepository(session).set_presence(
-                agent_id, presence=presence, at=self.clock.now()
+                agent_id, presence=presence, at=self.core.clock.now()
             )
-        self.events.publish(
+        self.core.events.publish(
             DeskEvent(EventKind.PRESENCE, None, {"agent_id": agent_id, "presence": presence.value})
         )
 
     async def heartbeat(self, agent_id: int) -> None:
         """The agent's console is open: keep them counted as present."""
-        async with self.db.transaction() as session:
+        async with self.core.db.transaction() as session:
             await AgentRepository(session).set_presence(
-                agent_id, presence=None, at=self.clock.now()
+                agent_id, presence=None, at=self.core.clock.now()
             )
 
     async def _move(
@@ -242,7 +238,7 @@ class Desk(Reception):
     async def _check_claimable(self, session: AsyncSession, conversation: Conversation) -> None:
         if conversation.state == State.AGENT:
             raise Conflict(
-                f"{await self._owner_name(session, conversation)} already has this chat."
+                f"{await self.core.owner_name(session, conversation)} already has this chat."
             )
         if conversation.state == State.RESOLVED:
             raise Conflict("This chat is resolved; it reopens when the customer writes again.")
@@ -259,29 +255,5 @@ class Desk(Reception):
 
     async def _not_yours(self, session: AsyncSession, conversation: Conversation) -> str:
         if conversation.state == State.AGENT:
-            return f"{await self._owner_name(session, conversation)} has this chat."
+            return f"{await self.core.owner_name(session, conversation)} has this chat."
         return "Claim this chat first."
-
-
-def _clean(text: str, limit: int, what: str) -> str:
-    text = text.strip()
-    if not text:
-        raise DeskError(f"An empty {what} cannot be sent.")
-    if len(text) > limit:
-        raise DeskError(f"A {what} can be at most {limit} characters.")
-    return text
-
-
-def attach_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
-    """Build the desk for a running helpdesk and connect it to the engine."""
-    settings = helpdesk.settings
-    desk = Desk(
-        db=helpdesk.db,
-        line=helpdesk.engine,
-        catalogue=helpdesk.catalogue,
-        brand=settings.bot.brand,
-        policy=HandoffPolicy.from_settings(settings.handoff),
-        clock=clock,
-    )
-    helpdesk.engine.attach_desk(desk)
-    return desk

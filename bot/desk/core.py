@@ -1,9 +1,10 @@
 """What every part of the agent desk shares: its wiring, lookups, and how it talks.
 
 :class:`DeskCore` holds the database, the customer line (the engine's outbox), the
-phrase catalogue, the policy, the clock and the event fan-out; :mod:`bot.desk.reception`
-(the engine's side: admitting, timing out) and :mod:`bot.desk.actions` (the agents' actions)
-build on it.
+phrase catalogue, the policy, the clock and the event fan-out. It is one object,
+passed to :class:`~bot.desk.reception.Reception` (the engine's side: admitting,
+timing out) and to :class:`~bot.desk.actions.AgentActions` (the agents' actions), so
+both read the same clock and publish on the same events.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from bot.storage.repositories import AgentRepository, ConversationRepository, Me
 
 
 class DeskCore:
+    """The desk's shared state and the small steps both of its sides take."""
+
     def __init__(
         self,
         *,
@@ -46,9 +49,9 @@ class DeskCore:
         self.events = events if events is not None else DeskEvents()
 
     async def agent_loads(self, session: AsyncSession) -> list[AgentLoad]:
-        return await self._loads(session, self.clock.now())
+        return await self.loads(session, self.clock.now())
 
-    async def _loads(self, session: AsyncSession, now: datetime) -> list[AgentLoad]:
+    async def loads(self, session: AsyncSession, now: datetime) -> list[AgentLoad]:
         queue = QueueRepository(session)
         return loads(
             await queue.agents(),
@@ -57,10 +60,10 @@ class DeskCore:
             timeout=self.policy.presence_timeout,
         )
 
-    def _phrase(self, key: str, language: str, **values: object) -> str:
+    def phrase(self, key: str, language: str, **values: object) -> str:
         return self.catalogue.get(key, language, brand=self.brand, **values)
 
-    def _language(self, conversation: Conversation) -> str:
+    def language(self, conversation: Conversation) -> str:
         language = conversation.language
         return (
             language
@@ -68,7 +71,7 @@ class DeskCore:
             else self.catalogue.default_language
         )
 
-    async def _tell(
+    async def tell(
         self,
         session: AsyncSession,
         conversation: Conversation,
@@ -77,29 +80,32 @@ class DeskCore:
         buttons: tuple[Button, ...] = (),
         **values: object,
     ) -> list[int]:
-        language = self._language(conversation)
-        message = OutboundMessage(self._phrase(key, language, **values), buttons=buttons)
+        """Store a phrase for the customer in this transaction; returns the outbox rows."""
+        language = self.language(conversation)
+        message = OutboundMessage(self.phrase(key, language, **values), buttons=buttons)
         return await self.line.store_outbound(session, conversation, [message], language=language)
 
-    async def _agent(self, session: AsyncSession, agent_id: int) -> Agent:
+    async def agent(self, session: AsyncSession, agent_id: int) -> Agent:
+        """The agent, or :class:`NotFound`."""
         agent = await AgentRepository(session).get(agent_id)
         if agent is None:
             raise NotFound("No such agent.")
         return agent
 
-    async def _conversation(self, session: AsyncSession, conversation_id: int) -> Conversation:
+    async def conversation(self, session: AsyncSession, conversation_id: int) -> Conversation:
         conversation = await ConversationRepository(session).get(conversation_id)
         if conversation is None:
             raise NotFound("No such conversation.")
         return conversation
 
-    async def _locked(self, session: AsyncSession, conversation_id: int) -> Conversation:
+    async def locked(self, session: AsyncSession, conversation_id: int) -> Conversation:
+        """The conversation, locked for this transaction, or :class:`NotFound`."""
         conversation = await ConversationRepository(session).get_for_update(conversation_id)
         if conversation is None:
             raise NotFound("No such conversation.")
         return conversation
 
-    async def _owner_name(self, session: AsyncSession, conversation: Conversation) -> str:
+    async def owner_name(self, session: AsyncSession, conversation: Conversation) -> str:
         owner = (
             await AgentRepository(session).get(conversation.agent_id)
             if conversation.agent_id
@@ -107,11 +113,12 @@ class DeskCore:
         )
         return owner.name if owner else "another agent"
 
-    def _changed(self, conversation_id: int) -> None:
+    def changed(self, conversation_id: int) -> None:
+        """Tell every open desk that this chat (and so the queue) changed."""
         self.events.publish(DeskEvent(EventKind.CONVERSATION, conversation_id))
         self.events.publish(DeskEvent(EventKind.QUEUE))
 
-    async def _send(self, row_ids: Sequence[int], *, agent: str | None = None) -> None:
+    async def send(self, row_ids: Sequence[int], *, agent: str | None = None) -> None:
         """Deliver committed outbox rows, then show them on every open desk."""
         await self.line.deliver(row_ids)
         await self._publish_messages(row_ids, agent=agent)

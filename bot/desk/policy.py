@@ -1,4 +1,5 @@
-"""What the desk decides with: the handoff policy from settings, a clock, and its errors."""
+"""What the desk and the ticket service decide with: the handoff policy, a clock, the
+errors an agent sees, and the check on what an agent types."""
 
 from __future__ import annotations
 
@@ -65,6 +66,16 @@ class Conflict(DeskError):
     """Someone else got there first (claimed the chat, changed its state)."""
 
     status = 409
+
+
+def clean_text(text: str, *, limit: int, what: str) -> str:
+    """An agent's text, stripped; a :class:`DeskError` when it is empty or too long."""
+    text = text.strip()
+    if not text:
+        raise DeskError(f"An empty {what} is not allowed.")
+    if len(text) > limit:
+        raise DeskError(f"A {what} can be at most {limit} characters.")
+    return text
 
 
 class CustomerLine(Protocol):

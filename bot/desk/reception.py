@@ -32,10 +32,15 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 15.0
 
 
-class Reception(DeskCore):
+class Reception:
+    """The engine's :class:`~bot.handoff.HandoffDesk`, plus the queue's timeouts and positions."""
+
+    def __init__(self, core: DeskCore) -> None:
+        self.core = core
+
     @property
     def detects_frustration(self) -> bool:
-        return self.policy.frustration
+        return self.core.policy.frustration
 
     async def admit(
         self,
@@ -45,12 +50,12 @@ class Reception(DeskCore):
         replies: Sequence[OutboundMessage],
         language: str,
     ) -> list[OutboundMessage]:
-        now = self.clock.now()
+        now = self.core.clock.now()
         conversation.queued_at = now  # the desk's clock decides waiting times
-        closed = not self.policy.hours.is_open(now)
+        closed = not self.core.policy.hours.is_open(now)
         nobody = False
-        if not closed and self.policy.require_online_agent:
-            nobody = not any(a.online for a in await self._loads(session, now))
+        if not closed and self.core.policy.require_online_agent:
+            nobody = not any(a.online for a in await self.core.loads(session, now))
         if closed or nobody:
             reason = HandoffReason.OUT_OF_HOURS if closed else HandoffReason.NO_AGENT_ONLINE
             reference = await self._ticket_and_back_to_bot(session, conversation, reason, now)
@@ -60,24 +65,24 @@ class Reception(DeskCore):
         return [*replies, OutboundMessage(self._position_phrase(position, language, first=True))]
 
     async def customer_message(self, conversation: Conversation, message: Message) -> None:
-        self.events.publish(
+        self.core.events.publish(
             DeskEvent(EventKind.MESSAGE, conversation.id, {"message": message_json(message)})
         )
 
     async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
         if state_changed:
-            self._changed(conversation_id)
+            self.core.changed(conversation_id)
 
     async def sweep(self) -> int:
         """Turn chats queued longer than the timeout into tickets; returns how many."""
-        now = self.clock.now()
-        cutoff = now - self.policy.queue_timeout
-        async with self.db.transaction() as session:
+        now = self.core.clock.now()
+        cutoff = now - self.core.policy.queue_timeout
+        async with self.core.db.transaction() as session:
             expired = [c.id for c in await QueueRepository(session).queued_since(cutoff)]
         done = 0
         for conversation_id in expired:
-            async with self.db.transaction() as session:
-                conversation = await self._locked(session, conversation_id)
+            async with self.core.db.transaction() as session:
+                conversation = await self.core.locked(session, conversation_id)
                 if conversation.state != State.QUEUED or conversation.queued_at is None:
                     continue
                 if aware(conversation.queued_at) >= cutoff:
@@ -85,11 +90,11 @@ class Reception(DeskCore):
                 reference = await self._ticket_and_back_to_bot(
                     session, conversation, HandoffReason.TIMED_OUT, now
                 )
-                rows = await self._tell(
+                rows = await self.core.tell(
                     session, conversation, "handoff_timed_out", reference=reference
                 )
-            await self._send(rows)
-            self._changed(conversation_id)
+            await self.core.send(rows)
+            self.core.changed(conversation_id)
             done += 1
         if done:
             await self.update_positions()
@@ -98,23 +103,23 @@ class Reception(DeskCore):
     async def update_positions(self) -> int:
         """Tell waiting customers their new place in the queue when it moved meaningfully."""
         outgoing: list[int] = []
-        async with self.db.transaction() as session:
+        async with self.core.db.transaction() as session:
             rows = await QueueRepository(session).waiting()
             for position, row in enumerate(rows, start=1):
                 conversation = row.conversation
                 if not position_update(
-                    position, conversation.position_told, step=self.policy.position_step
+                    position, conversation.position_told, step=self.core.policy.position_step
                 ):
                     continue
                 conversation.position_told = position
-                language = self._language(conversation)
-                outgoing += await self.line.store_outbound(
+                language = self.core.language(conversation)
+                outgoing += await self.core.line.store_outbound(
                     session,
                     conversation,
                     [OutboundMessage(self._position_phrase(position, language, first=False))],
                     language=language,
                 )
-        await self._send(outgoing)
+        await self.core.send(outgoing)
         return len(outgoing)
 
     async def _ticket_and_back_to_bot(
@@ -129,7 +134,7 @@ class Reception(DeskCore):
             session,
             conversation,
             trigger=latest[0] if latest else _placeholder(conversation),
-            language=conversation.language or self.catalogue.default_language,
+            language=conversation.language or self.core.catalogue.default_language,
         )
         reference = ticket.reference or ""
         await move(
@@ -145,23 +150,23 @@ class Reception(DeskCore):
 
     def _unavailable(self, reference: str, language: str, *, closed: bool, now: datetime) -> str:
         if not closed:
-            return self._phrase("handoff_no_agent", language, reference=reference)
-        opens = self.policy.hours.next_opening(now)
+            return self.core.phrase("handoff_no_agent", language, reference=reference)
+        opens = self.core.policy.hours.next_opening(now)
         if opens is None:
-            return self._phrase("handoff_closed", language, reference=reference)
-        return self._phrase(
+            return self.core.phrase("handoff_closed", language, reference=reference)
+        return self.core.phrase(
             "handoff_out_of_hours",
             language,
             reference=reference,
-            hours=self.policy.hours.describe(),
+            hours=self.core.policy.hours.describe(),
             opens=opens.strftime("%Y-%m-%d %H:%M %Z"),
         )
 
     def _position_phrase(self, position: int, language: str, *, first: bool) -> str:
         if position == 1:
-            return self._phrase("handoff_next_in_line", language)
+            return self.core.phrase("handoff_next_in_line", language)
         key = "handoff_position" if first else "handoff_position_update"
-        return self._phrase(key, language, position=position)
+        return self.core.phrase(key, language, position=position)
 
 
 def _placeholder(conversation: Conversation) -> Message:

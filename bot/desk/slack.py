@@ -6,7 +6,7 @@ over, the last turns and buttons (Claim / Hand back / Resolve). Customer message
 and console replies are mirrored into the thread; a mapped agent's reply in the
 thread reaches the customer on whatever channel they use.
 
-Like the web console, this desk only acts through :class:`bot.desk.actions.Desk` and only
+Like the web console, this desk only acts through :class:`bot.desk.service.Desk` and only
 learns of changes from its events, so the two always agree: a claim in Slack shows
 in the console and a console claim updates the card. Slack users are agents through
 ``Agent.slack_user_id`` (``helpdesk agent slack NAME U…``); anyone else is told so,
@@ -55,7 +55,7 @@ from bot.storage.slack_desk import DeskThreadRepository
 
 if TYPE_CHECKING:
     from bot.channels.slack.channel import SlackChannel
-    from bot.desk.actions import Desk
+    from bot.desk.service import Desk
 
 log = logging.getLogger(__name__)
 

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import csat_buttons, is_command
-from bot.desk.policy import Clock, Conflict, CustomerLine, DeskError, NotFound, SystemClock
+from bot.desk.policy import (
+    Clock,
+    Conflict,
+    CustomerLine,
+    DeskError,
+    NotFound,
+    SystemClock,
+    clean_text,
+)
 from bot.events import DeskEvent, DeskEvents, EventKind
 from bot.i18n import Catalogue
 from bot.intents.context import TurnContext
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.storage.database import Database
 from bot.storage.models import Agent, Conversation, Customer, Ticket, TicketStatus
 from bot.storage.repositories import ConversationRepository, TicketRepository
@@ -36,15 +42,12 @@ from bot.tickets.rules import (
 )
 from bot.tickets.sla import PRIORITIES
 
-if TYPE_CHECKING:
-    from bot.app import Helpdesk
-    from bot.desk.actions import Desk
-
 log = logging.getLogger(__name__)
 
-__all__ = ["SlaAlert", "SlaNotifier", "TicketService", "attach_tickets", "run_ticket_sweeper"]
+__all__ = ["SlaAlert", "SlaNotifier", "TicketService", "run_ticket_sweeper"]
 
 MAX_TEXT = 4000
+CSAT_BUTTONS = tuple(Button(f"{score} ★", f"/csat {score}") for score in range(1, 6))
 
 
 class TicketService:
@@ -83,7 +86,7 @@ class TicketService:
         language: str | None = None,
     ) -> int:
         """A ticket opened by an agent or an API client; returns its id."""
-        subject = _clean(subject, 300, "subject")
+        subject = clean_text(subject, limit=300, what="subject")
         if priority not in PRIORITIES:
             raise DeskError(f"priority must be one of {', '.join(PRIORITIES)}")
         async with self.db.transaction() as session:
@@ -162,7 +165,7 @@ class TicketService:
         then: TicketStatus = TicketStatus.PENDING,
     ) -> None:
         """Answer the customer on their channel; the ticket then waits on them (``pending``)."""
-        text = _clean(text, MAX_TEXT, "reply")
+        text = clean_text(text, limit=MAX_TEXT, what="reply")
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, ticket_id)
             now = self.clock.now()
@@ -191,7 +194,7 @@ class TicketService:
 
     async def note(self, ticket_id: int, text: str, *, actor: str) -> None:
         """An internal note: agents see it, the customer never does."""
-        text = _clean(text, MAX_TEXT, "note")
+        text = clean_text(text, limit=MAX_TEXT, what="note")
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, ticket_id)
             TicketStore(session).add_event(ticket, kind="note", actor=actor, detail=text)
@@ -217,7 +220,7 @@ class TicketService:
         the bot would not know what to do with it; a clear new question (an FAQ) is
         answered as usual. Commands and buttons (``/status``, a CSAT rating) pass.
         """
-        if is_command(inbound.text, inbound.payload):
+        if inbound.payload is not None or inbound.text.lstrip().startswith("/"):
             return None
         ticket = await TicketStore(ctx.session).awaiting_customer(ctx.conversation.id)
         if ticket is None:
@@ -344,7 +347,7 @@ class TicketService:
             # As the handoff does: ask for a rating; the csat intent stores the answer.
             conversation.csat_requested_at = now
             replies.append(
-                OutboundMessage(self._phrase("csat_request", language), buttons=csat_buttons())
+                OutboundMessage(self._phrase("csat_request", language), buttons=CSAT_BUTTONS)
             )
         return await self.line.store_outbound(session, conversation, replies, language=language)
 
@@ -375,15 +378,6 @@ class TicketService:
         self.events.publish(DeskEvent(EventKind.TICKET, None, {"ticket_id": ticket_id}))
 
 
-def _clean(text: str, limit: int, what: str) -> str:
-    text = text.strip()
-    if not text:
-        raise DeskError(f"An empty {what} is not allowed.")
-    if len(text) > limit:
-        raise DeskError(f"A {what} can be at most {limit} characters.")
-    return text
-
-
 async def run_ticket_sweeper(service: TicketService, *, every_s: float) -> None:
     """Sweep SLAs and closing forever (cancel to stop)."""
     while True:
@@ -392,19 +386,3 @@ async def run_ticket_sweeper(service: TicketService, *, every_s: float) -> None:
             await service.sweep()
         except Exception:  # a database blip must not end the loop
             log.exception("ticket sweep failed")
-
-
-def attach_tickets(helpdesk: Helpdesk, desk: Desk | None = None) -> TicketService:
-    """Build the ticket service for a running helpdesk: the engine hears follow-ups, and
-    SLA alerts go out on the desk's events (every open console)."""
-    service = TicketService(
-        db=helpdesk.db,
-        line=helpdesk.engine,
-        catalogue=helpdesk.catalogue,
-        brand=helpdesk.settings.bot.brand,
-        policy=TicketPolicy.from_settings(helpdesk.settings),
-        events=desk.events if desk is not None else None,
-        clock=desk.clock if desk is not None else None,
-    )
-    helpdesk.engine.interceptors.append(service.follow_up)
-    return service

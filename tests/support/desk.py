@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.channels import ChannelRegistry
-from bot.desk.actions import Desk
 from bot.desk.policy import HandoffPolicy
+from bot.desk.service import Desk
 from bot.engine.pipeline import Engine
 from bot.i18n import Catalogue
 from bot.knowledge.loader import LiveKnowledgeBase
@@ -167,7 +167,8 @@ class DeskRig:
             return [(e.from_state.value, e.to_state.value, e.reason) for e in events]
 
     def sent(self, user: str = "alice") -> list[OutboundMessage]:
-        return self.channel.sent_to(user)
+        sent: list[OutboundMessage] = self.channel.sent_to(user)
+        return sent
 
     def phrase(self, key: str, language: str = "en", **values: object) -> str:
         return self.engine.catalogue.get(key, language, brand="VoltCart", **values)

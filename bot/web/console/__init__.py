@@ -1,7 +1,7 @@
 """The web agent console, mounted at ``/console``: login, queue, conversations, live updates.
 
 Server-rendered pages (Jinja2, autoescaped) with a little JavaScript for live updates
-over a WebSocket. Every action goes through :class:`bot.desk.actions.Desk`, the same service a
+over a WebSocket. Every action goes through :class:`bot.desk.service.Desk`, the same service a
 Slack desk uses, so both stay consistent.
 """
 
@@ -18,8 +18,8 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from bot.desk.actions import Desk
 from bot.desk.policy import DeskError
+from bot.desk.service import Desk
 from bot.settings import ConsoleSettings
 from bot.storage.models import AgentPresence
 from bot.web.console.auth import (

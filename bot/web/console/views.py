@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.desk.actions import Desk
 from bot.desk.routing import AgentLoad, choose_agent
+from bot.desk.service import Desk
 from bot.handoff import State
 from bot.storage.agent_desk import (
     ConversationRow,
