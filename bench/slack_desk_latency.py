@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.app import attach_slack_desk  # noqa: E402
 from bot.channels.slack.channel import SlackChannel  # noqa: E402
 from bot.desk.accounts import set_slack_user  # noqa: E402
-from bot.desk.slack import attach_slack_desk  # noqa: E402
 from bot.events import EventKind  # noqa: E402
 from bot.settings import SlackSettings  # noqa: E402
 from bot.storage.database import Database  # noqa: E402

@@ -1,19 +1,32 @@
-"""Composition root: the only place that wires concrete pieces together."""
+"""Composition root: the only place that wires concrete pieces together.
+
+:func:`build_helpdesk` builds the engine and what it needs (database, knowledge base,
+NLU client or a supervised Rasa, channels, knowledge-base watcher); :func:`chat` adds the
+desk and talks on the terminal; :func:`build_web_app` adds the desk, the ticket service,
+the Slack desk, the console with its admin and ticket pages, the REST API and the
+webhooks, and gives the background jobs to the helpdesk's :class:`TaskSupervisor`.
+``bot.cli`` parses arguments and calls these.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from bot.channels import Channel, ChannelRegistry, WebhookChannel
 from bot.channels.webchat import WebChatChannel
 from bot.desk.policy import Clock, HandoffPolicy
+from bot.desk.reception import SWEEP_EVERY_S
 from bot.desk.service import Desk
+from bot.desk.slack_notices import SlackKbNotifier
 from bot.engine.pipeline import Engine, EngineOptions
 from bot.i18n import Catalogue
 from bot.knowledge.loader import LiveKnowledgeBase
@@ -23,12 +36,22 @@ from bot.nlu.model_swap import HotSwapNlu
 from bot.nlu.rasa_server import RasaSupervisor
 from bot.nlu.thresholds import configured as configured_thresholds
 from bot.nlu.training import Progress, compile_project, train
-from bot.reports.metrics import MeteredNlu, install_error_counter, metered_receive
+from bot.reports.metrics import MeteredNlu, install_error_counter, metered_receive, metrics_route
 from bot.settings import Secrets, Settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
+from bot.tasks import TaskSupervisor
+from bot.tickets.alerts import SlackSlaNotifier
 from bot.tickets.rules import TicketPolicy
 from bot.tickets.service import TicketService
+from bot.web.api import TicketApi
+from bot.web.app import create_web_app
+from bot.web.console import Console
+from bot.web.console.admin import AdminPages
+from bot.web.console.tickets import TicketPages
+
+if TYPE_CHECKING:
+    from bot.desk.slack import SlackDesk
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +139,13 @@ class Helpdesk:
     nlu: NluClient
     supervisor: RasaSupervisor | None = None
     watcher: KnowledgeWatcher | None = None  # live knowledge-base edits
+    tasks: TaskSupervisor = field(default_factory=TaskSupervisor)
     ready: bool = False
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self, *, progress: Progress = print) -> None:
         if self.settings.database.auto_migrate:
             await upgrade_async(self.settings.database.url)
+        self.tasks.start()  # the sweeps and the Slack mirror run while the NLU server loads
         if self.supervisor is not None:
             progress("starting the NLU server ...")
             await self.supervisor.start()
@@ -132,18 +156,11 @@ class Helpdesk:
         recovered = await self.engine.recover()
         if recovered:
             log.info("answered %d messages stored before the last stop", recovered)
-        self._tasks.append(asyncio.create_task(self._retry_outbox(), name="outbox-retry"))
+        # Only once the channels run: a retried reply needs its channel.
+        self.tasks.every("outbox-retry", OUTBOX_RETRY_S, self.engine.flush_outbox)
         if self.watcher is not None:
-            self._tasks.append(asyncio.create_task(self.watcher.run(), name="kb-watch"))
+            self.tasks.keep("kb-watch", self.watcher.run, on_stop=self.watcher.stop)
         self.ready = True
-
-    async def _retry_outbox(self) -> None:
-        while True:
-            await asyncio.sleep(OUTBOX_RETRY_S)
-            try:
-                await self.engine.flush_outbox()
-            except Exception:  # keep retrying: a database blip must not end the loop
-                log.exception("outbox retry failed")
 
     async def readiness(self) -> dict[str, object]:
         nlu_ready = await self.nlu.ready() if self.ready else False
@@ -155,13 +172,7 @@ class Helpdesk:
 
     async def stop(self) -> None:
         self.ready = False
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        if self.watcher is not None:  # end a running retrain
-            await self.watcher.stop()
+        await self.tasks.stop()  # also ends a running retrain and the Slack desk's work
         for channel in self.channels:
             await channel.stop()
         await self.nlu.close()
@@ -273,17 +284,154 @@ def attach_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
     return desk
 
 
-def attach_tickets(helpdesk: Helpdesk, desk: Desk | None = None) -> TicketService:
+def attach_tickets(helpdesk: Helpdesk, desk: Desk) -> TicketService:
     """Build the ticket service for a running helpdesk: the engine hears follow-ups, and
-    SLA alerts go out on the desk's events (every open console)."""
+    SLA alerts go out on the desk's events (every open console), on the desk's clock."""
     service = TicketService(
         db=helpdesk.db,
         line=helpdesk.engine,
         catalogue=helpdesk.catalogue,
         brand=helpdesk.settings.bot.brand,
         policy=TicketPolicy.from_settings(helpdesk.settings),
-        events=desk.events if desk is not None else None,
-        clock=desk.clock if desk is not None else None,
+        events=desk.events,
+        clock=desk.clock,
     )
     helpdesk.engine.interceptors.append(service.follow_up)
     return service
+
+
+def attach_slack_desk(
+    desk: Desk, channels: list[Channel], *, slack_channel: str | None
+) -> SlackDesk | None:
+    """The Slack desk when ``handoff.slack_channel`` is set and the Slack channel runs."""
+    if not slack_channel:
+        return None
+    from bot.channels.slack.channel import SlackChannel
+    from bot.desk.slack import SlackDesk
+
+    slack = next((c for c in channels if isinstance(c, SlackChannel)), None)
+    if slack is None:
+        log.warning(
+            "handoff.slack_channel is set but the Slack channel is not running "
+            "(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET); the Slack desk is off"
+        )
+        return None
+    slack_desk = SlackDesk(desk, slack, slack_channel)
+    slack_desk.attach()
+    return slack_desk
+
+
+async def prepare(
+    settings: Settings, secrets: Secrets, channels: list[Channel], progress: Progress
+) -> Helpdesk:
+    """Train the model if it is missing or stale (unless ``nlu.url`` names a Rasa), then wire."""
+    model = None
+    if not settings.nlu.url:
+        kb = LiveKnowledgeBase(
+            settings.knowledge_base.path, default_language=settings.bot.default_language
+        )
+        model = await ensure_model(settings, kb, progress)
+    token = secrets.rasa_token.get_secret_value() if secrets.rasa_token else None
+    return build_helpdesk(settings, secrets, channels=channels, model=model, rasa_token=token)
+
+
+async def chat(
+    settings: Settings, secrets: Secrets, *, session: str | None, progress: Progress
+) -> None:
+    """``helpdesk chat``: the same engine, talking on the terminal."""
+    from bot.channels.terminal import TerminalChannel
+
+    terminal = TerminalChannel(session=session)
+    helpdesk = await prepare(settings, secrets, [terminal], progress)
+    # Business hours and "nobody online" apply here too; agents answer from the console
+    # of a `helpdesk run` on the same database (their replies reach us via the outbox).
+    attach_desk(helpdesk)
+    try:
+        await helpdesk.start(progress=progress)
+        if terminal.interactive:
+            print("Type your message (Ctrl-D or /quit to leave).")
+        await terminal.run()
+    finally:
+        await helpdesk.stop()
+
+
+def build_console(helpdesk: Helpdesk, desk: Desk, tickets: TicketService) -> Console | None:
+    """The agent console with its ticket pages and the admins' pages, when enabled."""
+    settings = helpdesk.settings
+    if not settings.handoff.console.enabled:
+        return None
+    key = helpdesk.secrets.console_secret_key
+    console = Console.from_settings(
+        desk, settings.handoff.console, secret_key=key.get_secret_value() if key else None
+    )
+    admin = AdminPages(  # admins only, sharing the console's logins
+        db=helpdesk.db,
+        sessions=console.sessions,
+        kb=helpdesk.kb,
+        answer_threshold=settings.nlu.answer_threshold,
+        default_language=settings.bot.default_language,
+        watcher=helpdesk.watcher,
+        cluster_similarity=settings.admin.cluster_similarity,
+    )
+    console.extra_routes += admin.routes()
+    console.extra_routes += TicketPages(console.sessions, tickets).routes()
+    return console
+
+
+def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progress) -> Starlette:
+    """``helpdesk run``'s ASGI app: the desk, tickets, Slack desk, console, API and webhooks;
+    the helpdesk starts in the app's lifespan, and its supervisor runs the background jobs."""
+    settings = helpdesk.settings
+    desk = attach_desk(helpdesk)
+    tickets = attach_tickets(helpdesk, desk)
+    helpdesk.tasks.every("handoff-timeouts", SWEEP_EVERY_S, desk.sweep)
+    helpdesk.tasks.every("tickets", settings.tickets.sweep_every_s, tickets.sweep)
+    slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
+    if slack_desk is not None:
+        client, channel_id = slack_desk.slack.client, slack_desk.channel_id
+        tickets.notifiers.append(SlackSlaNotifier(client, channel_id))  # SLA alerts
+        if helpdesk.watcher is not None:  # rejected KB edits
+            helpdesk.watcher.notifiers.append(SlackKbNotifier(client, channel_id))
+        helpdesk.tasks.keep("slack-desk", slack_desk.run, on_stop=slack_desk.stop)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Serve /healthz (503) while the NLU server loads; ready flips when it answers.
+        starting = asyncio.create_task(helpdesk.start(progress=progress))
+        try:
+            yield
+        finally:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starting
+            await helpdesk.stop()
+
+    metrics = [metrics_route(helpdesk.db)] if settings.admin.metrics else []  # bind privately
+    app = create_web_app(
+        engine=helpdesk.engine,
+        webchat=next((c for c in channels if isinstance(c, WebChatChannel)), None),
+        readiness=helpdesk.readiness,
+        lifespan=lifespan,
+        routes=[*web_routes(channels), *metrics],
+        console=build_console(helpdesk, desk, tickets),
+    )
+    # tickets REST API at /api/v1, with the numbers
+    TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)
+    return app
+
+
+async def serve(settings: Settings, secrets: Secrets, *, progress: Progress) -> None:
+    """``helpdesk run``: the whole service on ``web.host``/``web.port`` until interrupted."""
+    import uvicorn
+
+    channels = build_channels(settings, secrets)
+    helpdesk = await prepare(settings, secrets, channels, progress)
+    app = build_web_app(helpdesk, channels, progress)
+    config = uvicorn.Config(
+        app, host=settings.web.host, port=settings.web.port, log_level=settings.log_level.lower()
+    )
+    base = f"http://{settings.web.host}:{settings.web.port}"
+    progress(f"web chat: {base}/")
+    if settings.handoff.console.enabled:
+        progress(f"agent console: {base}/console/")
+    await uvicorn.Server(config).serve()

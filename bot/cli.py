@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import sys
@@ -154,119 +153,17 @@ async def cmd_token(args: argparse.Namespace, settings: Settings, _: Secrets) ->
     return 0
 
 
-async def _start(settings: Settings, secrets: Secrets, channels: list[Any]) -> Any:
-    from bot.app import build_helpdesk, ensure_model
-    from bot.knowledge.loader import LiveKnowledgeBase
-
-    model = None
-    if not settings.nlu.url:
-        kb = LiveKnowledgeBase(
-            settings.knowledge_base.path, default_language=settings.bot.default_language
-        )
-        model = await ensure_model(settings, kb, _stderr)
-    token = secrets.rasa_token.get_secret_value() if secrets.rasa_token else None
-    return build_helpdesk(settings, secrets, channels=channels, model=model, rasa_token=token)
-
-
 async def cmd_chat(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
-    from bot.app import attach_desk
-    from bot.channels.terminal import TerminalChannel
+    from bot.app import chat
 
-    terminal = TerminalChannel(session=args.session)
-    helpdesk = await _start(settings, secrets, [terminal])
-    # Business hours and "nobody online" apply here too; agents answer from the console
-    # of a `helpdesk run` on the same database (their replies reach us via the outbox).
-    attach_desk(helpdesk)
-    try:
-        await helpdesk.start(progress=_stderr)
-        if terminal.interactive:
-            print("Type your message (Ctrl-D or /quit to leave).")
-        await terminal.run()
-    finally:
-        await helpdesk.stop()
+    await chat(settings, secrets, session=args.session, progress=_stderr)
     return 0
 
 
 async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
-    import uvicorn
+    from bot.app import serve
 
-    from bot.app import attach_desk, attach_tickets, build_channels, web_routes
-    from bot.channels.webchat import WebChatChannel
-    from bot.desk.reception import run_sweeper
-    from bot.web.admin_routes import admin_console_routes, admin_routes
-    from bot.web.app import create_web_app
-    from bot.web.console import Console
-
-    channels = build_channels(settings, secrets)
-    webchat = next((c for c in channels if isinstance(c, WebChatChannel)), None)
-    helpdesk = await _start(settings, secrets, channels)
-    desk = attach_desk(helpdesk)
-    from bot.desk.slack import attach_slack_desk
-
-    slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
-    from bot.tickets.service import run_ticket_sweeper
-    from bot.web.api import TicketApi
-    from bot.web.console.tickets import TicketPages
-
-    tickets = attach_tickets(helpdesk, desk)
-    if slack_desk is not None:  # SLA alerts also go to the Slack agents' channel
-        from bot.tickets.alerts import SlackSlaNotifier
-
-        tickets.notifiers.append(SlackSlaNotifier(slack_desk.slack.client, slack_desk.channel_id))
-    if slack_desk is not None and helpdesk.watcher is not None:  # rejected KB edits
-        from bot.desk.slack_notices import SlackKbNotifier
-
-        helpdesk.watcher.notifiers.append(
-            SlackKbNotifier(slack_desk.slack.client, slack_desk.channel_id)
-        )
-    console = None
-    if settings.handoff.console.enabled:
-        key = secrets.console_secret_key
-        console = Console.from_settings(
-            desk, settings.handoff.console, secret_key=key.get_secret_value() if key else None
-        )
-        console.extra_routes += admin_console_routes(settings, helpdesk, console)
-        console.extra_routes += TicketPages(console.sessions, tickets).routes()  # tickets
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Any) -> Any:
-        # Serve /healthz (503) while the NLU server loads; ready flips when it answers.
-        starting = asyncio.create_task(helpdesk.start(progress=_stderr))
-        sweeping = asyncio.create_task(run_sweeper(desk.reception), name="handoff-timeouts")
-        ticket_sweep = asyncio.create_task(  # tickets: SLAs and closing
-            run_ticket_sweeper(tickets, every_s=settings.tickets.sweep_every_s), name="tickets"
-        )
-        mirroring = asyncio.create_task(slack_desk.run(), name="slack-desk") if slack_desk else None
-        try:
-            yield
-        finally:
-            if slack_desk is not None and mirroring is not None:
-                mirroring.cancel()
-                await slack_desk.stop()
-            sweeping.cancel()
-            ticket_sweep.cancel()
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await starting
-            await helpdesk.stop()
-
-    app = create_web_app(
-        engine=helpdesk.engine,
-        webchat=webchat,
-        readiness=helpdesk.readiness,
-        lifespan=lifespan,
-        routes=[*web_routes(channels), *admin_routes(settings, helpdesk)],  # admin: /metrics
-        console=console,
-    )
-    # tickets REST API at /api/v1, with the numbers
-    TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)
-    config = uvicorn.Config(
-        app, host=settings.web.host, port=settings.web.port, log_level=settings.log_level.lower()
-    )
-    _stderr(f"web chat: http://{settings.web.host}:{settings.web.port}/")
-    if console is not None:
-        _stderr(f"agent console: http://{settings.web.host}:{settings.web.port}/console/")
-    await uvicorn.Server(config).serve()
+    await serve(settings, secrets, progress=_stderr)
     return 0
 
 

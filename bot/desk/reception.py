@@ -10,8 +10,6 @@ waiting customer is told, and what happens to a chat nobody claims.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -26,8 +24,6 @@ from bot.storage.agent_desk import QueueRepository
 from bot.storage.models import Conversation, Message, aware
 from bot.storage.repositories import MessageRepository
 from bot.tickets.rules import open_ticket_from_conversation
-
-log = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 15.0
 
@@ -172,13 +168,3 @@ class Reception:
 def _placeholder(conversation: Conversation) -> Message:
     # A queued chat always has a customer message; this only guards a corrupt history.
     return Message(conversation_id=conversation.id, text="Support request", sender="customer")
-
-
-async def run_sweeper(desk: Reception, *, every_s: float = SWEEP_EVERY_S) -> None:
-    """Time out unclaimed queued chats, forever (cancel to stop)."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await desk.sweep()
-        except Exception:  # a database blip must not end the loop
-            log.exception("handoff timeout sweep failed")

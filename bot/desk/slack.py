@@ -339,23 +339,3 @@ class SlackDesk:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("Slack desk task %s failed", task.get_name(), exc_info=task.exception())
-
-
-def attach_slack_desk(
-    desk: Desk, channels: list[Any], *, slack_channel: str | None
-) -> SlackDesk | None:
-    """The Slack desk when ``handoff.slack_channel`` is set and the Slack channel runs."""
-    if not slack_channel:
-        return None
-    from bot.channels.slack.channel import SlackChannel
-
-    slack = next((c for c in channels if isinstance(c, SlackChannel)), None)
-    if slack is None:
-        log.warning(
-            "handoff.slack_channel is set but the Slack channel is not running "
-            "(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET); the Slack desk is off"
-        )
-        return None
-    slack_desk = SlackDesk(desk, slack, slack_channel)
-    slack_desk.attach()
-    return slack_desk

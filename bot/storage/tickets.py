@@ -42,7 +42,13 @@ class TicketStore:
     async def get(self, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
         if not for_update:
             return await self.session.get(Ticket, ticket_id)
-        stmt = select(Ticket).where(Ticket.id == ticket_id).with_for_update()
+        # populate_existing: a row locked now is read again, not taken from the session.
+        stmt = (
+            select(Ticket)
+            .where(Ticket.id == ticket_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         return (await self.session.scalars(stmt)).one_or_none()
 
     async def by_reference(self, reference: str) -> Ticket | None:

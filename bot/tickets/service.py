@@ -9,7 +9,6 @@ always; the Slack agents channel when the Slack desk registers one).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +43,7 @@ from bot.tickets.sla import PRIORITIES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SlaAlert", "SlaNotifier", "TicketService", "run_ticket_sweeper"]
+__all__ = ["SlaAlert", "SlaNotifier", "TicketService"]
 
 MAX_TEXT = 4000
 CSAT_BUTTONS = tuple(Button(f"{score} ★", f"/csat {score}") for score in range(1, 6))
@@ -280,12 +279,16 @@ class TicketService:
                             )
                         )
             closing = await store.resolved_before(now - self.policy.close_after)
+            closed: list[int] = []
             for ticket_id in closing:
-                ticket = await self._ticket(session, ticket_id)
+                ticket = await self._ticket(session, ticket_id)  # locked: read again
+                if ticket.status != TicketStatus.RESOLVED:
+                    continue  # another worker's sweep (or the customer) got there first
                 await self._move(session, ticket, TicketStatus.CLOSED, actor="bot", quiet=True)
+                closed.append(ticket_id)
         for alert in alerts:
             await self._announce(alert)
-        for ticket_id in closing:
+        for ticket_id in closed:
             self._changed(ticket_id)
         return alerts
 
@@ -376,13 +379,3 @@ class TicketService:
 
     def _changed(self, ticket_id: int) -> None:
         self.events.publish(DeskEvent(EventKind.TICKET, None, {"ticket_id": ticket_id}))
-
-
-async def run_ticket_sweeper(service: TicketService, *, every_s: float) -> None:
-    """Sweep SLAs and closing forever (cancel to stop)."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            await service.sweep()
-        except Exception:  # a database blip must not end the loop
-            log.exception("ticket sweep failed")

@@ -13,9 +13,10 @@ from typing import Literal
 import pytest
 from sqlalchemy import select
 
+from bot.app import attach_slack_desk
 from bot.channels.slack.channel import SlackChannel
 from bot.desk.accounts import set_slack_user
-from bot.desk.slack import NOTE_PREFIX, SlackDesk, attach_slack_desk
+from bot.desk.slack import NOTE_PREFIX, SlackDesk
 from bot.desk.slack_cards import action_id
 from bot.events import DeskEvent, EventKind
 from bot.handoff import State

@@ -3,12 +3,16 @@ answers land on the ticket, resolution asks for CSAT, reopen, close after the gr
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select
 
 from bot.desk.policy import Conflict, DeskError, NotFound
+from bot.events import DeskEvent
 from bot.storage.database import Database
 from bot.storage.models import Feedback, TicketStatus
+from bot.storage.tickets import TicketStore
 from tests.support.tickets import TicketRig, make_ticket_rig
 
 
@@ -109,6 +113,31 @@ async def test_close_after_grace_period(db: Database) -> None:
     assert ticket.status == TicketStatus.CLOSED and ticket.closed_at is not None
     # A closed ticket is not reopened by chat; the bot handles the message.
     assert await t.push("hello") == [t.phrase("greet")]
+
+
+async def test_a_sweep_leaves_a_ticket_another_worker_closed_first(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every worker sweeps: one whose list of tickets to close is stale (another worker
+    closed one between that list and the row lock) must leave that ticket alone."""
+    t = await make_ticket_rig(db)
+    ticket_id = await ticket_for(t)
+    await t.service.set_status(ticket_id, TicketStatus.RESOLVED, actor="maya")
+    t.rig.clock.advance(hours=73)
+    await t.service.sweep()  # the other worker's sweep closes it
+    history = await t.events(ticket_id)
+
+    async def stale(self: TicketStore, cutoff: datetime) -> list[int]:
+        return [ticket_id]  # as listed just before the other worker's commit
+
+    monkeypatch.setattr(TicketStore, "resolved_before", stale)
+    published: list[DeskEvent] = []
+    monkeypatch.setattr(t.service.events, "publish", published.append)
+    await t.service.sweep()
+    assert published == []  # no console is told it changed
+    assert await t.events(ticket_id) == history
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.CLOSED
 
 
 async def test_bad_agent_input_is_a_clear_error(db: Database) -> None:

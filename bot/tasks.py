@@ -1,0 +1,126 @@
+"""The background work of one bot worker, run and stopped in one place.
+
+A :class:`TaskSupervisor` holds two kinds of named jobs:
+
+- a **periodic** job (:meth:`TaskSupervisor.every`) waits its period, runs once, and
+  again: the handoff timeout sweep, the ticket SLA/close sweep, the outbox retry. A run
+  that raises is logged and the next run comes one period later, so a database blip
+  never ends the loop. Runs of one job never overlap; different jobs run concurrently.
+- a **long-running** job (:meth:`TaskSupervisor.keep`) is a coroutine meant to run until
+  cancelled: the knowledge-base watcher, the Slack desk's mirror. If it ends or raises, it
+  is logged and started again after ``restart_after_s``.
+
+:meth:`TaskSupervisor.stop` cancels every job, waits for each to finish, then calls the
+jobs' ``on_stop`` hooks (end a running retrain, let Slack calls in flight finish).
+
+Several workers: each worker runs its own supervisor with the same jobs. Nothing here
+elects a leader, so every job must be safe to run in several processes at once; each
+job says why it is in ``docs/decisions.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+Run = Callable[[], Awaitable[object]]
+Stop = Callable[[], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+RESTART_AFTER_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    run: Run
+    every_s: float | None  # None: long-running
+    on_stop: Stop | None
+
+
+class TaskSupervisor:
+    """Named periodic and long-running jobs; ``sleep`` is injectable for tests."""
+
+    def __init__(
+        self, *, sleep: Sleep = asyncio.sleep, restart_after_s: float = RESTART_AFTER_S
+    ) -> None:
+        self._sleep = sleep
+        self._restart_after_s = restart_after_s
+        self._jobs: list[Job] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+
+    @property
+    def names(self) -> list[str]:
+        """The jobs' names, in the order they were added."""
+        return [job.name for job in self._jobs]
+
+    def every(self, name: str, seconds: float, run: Run, *, on_stop: Stop | None = None) -> None:
+        """Run ``run()`` every ``seconds`` (the first run one period after start)."""
+        if seconds <= 0:
+            raise ValueError(f"job {name!r}: the period must be positive, not {seconds}")
+        self._add(Job(name, run, seconds, on_stop))
+
+    def keep(self, name: str, run: Run, *, on_stop: Stop | None = None) -> None:
+        """Keep ``run()`` running until stop; restart it if it ends or raises."""
+        self._add(Job(name, run, None, on_stop))
+
+    def start(self) -> None:
+        """Start every job added so far; jobs added later start at once."""
+        self._running = True
+        for job in self._jobs:
+            if job.name not in self._tasks:
+                self._launch(job)
+
+    async def stop(self) -> None:
+        """Cancel every job and wait for it; then run the ``on_stop`` hooks, last added first."""
+        self._running = False
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for job in reversed(self._jobs):
+            if job.on_stop is None:
+                continue
+            try:
+                await job.on_stop()
+            except Exception:  # one job's clean-up must not skip the others'
+                log.exception("stopping %s failed", job.name)
+
+    def _add(self, job: Job) -> None:
+        if job.name in self.names:
+            raise ValueError(f"a job named {job.name!r} exists")
+        self._jobs.append(job)
+        if self._running:
+            self._launch(job)
+
+    def _launch(self, job: Job) -> None:
+        loop = self._periodic(job) if job.every_s is not None else self._long_running(job)
+        self._tasks[job.name] = asyncio.create_task(loop, name=job.name)
+
+    async def _periodic(self, job: Job) -> None:
+        assert job.every_s is not None
+        while True:
+            await self._sleep(job.every_s)
+            try:
+                await job.run()
+            except Exception:  # a database blip must not end the loop
+                log.exception("%s failed; next run in %.0f s", job.name, job.every_s)
+
+    async def _long_running(self, job: Job) -> None:
+        while True:
+            try:
+                await job.run()
+            except Exception:
+                log.exception("%s failed; restarting in %.0f s", job.name, self._restart_after_s)
+            else:
+                log.warning("%s ended; restarting in %.0f s", job.name, self._restart_after_s)
+            await self._sleep(self._restart_after_s)
