@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bot.settings import ConfigError, Secrets, Settings, load_settings
+from bot.settings import ConfigError, Secrets, Settings, load_settings, resolve_config_path
 
 log = logging.getLogger("bot")
 
@@ -210,6 +210,35 @@ async def cmd_nlu_eval(args: argparse.Namespace, settings: Settings, _: Secrets)
     return 0
 
 
+async def cmd_nlu_tune(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
+    from bot.nlu.thresholds import write_config
+    from bot.nlu.tuning import provenance, tune, validation_json
+
+    config_path = resolve_config_path(args.config)
+    if args.write and config_path is None:
+        print("error: no config file to write to", file=sys.stderr)
+        return 2
+    choice, parsed = await tune(
+        settings,
+        kb_dir=args.kb or settings.knowledge_base.path,
+        every=args.every,
+        folds=min(max(args.folds, 1), args.every),
+        min_oos_recall=args.min_oos_recall,
+        extra=args.validation,
+        progress=_stderr,
+    )
+    print(json.dumps(choice.as_json(), indent=2))
+    if args.json:
+        report = json.dumps(validation_json(choice, parsed), ensure_ascii=False, indent=2)
+        args.json.write_text(report, encoding="utf-8")
+    if args.write:
+        assert config_path is not None
+        command = " ".join(["helpdesk", *args.command_line])
+        write_config(config_path, choice.thresholds, provenance(choice, command))
+        _stderr(f"wrote thresholds to {config_path}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpdesk", description="Multi-channel support bot")
     parser.add_argument("--config", type=Path, help="configuration file (default: ./config.yml)")
@@ -233,6 +262,21 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--kb", required=True, help="knowledge base directory")
     evaluate.add_argument("--tests", required=True, help="YAML list of {text, expect}")
     evaluate.add_argument("--json", help="write the full report (with predictions) here")
+    tune = nlu_commands.add_parser(
+        "tune",
+        help="choose the answer/clarify/hand-off thresholds on questions held out from the "
+        "knowledge base (and write them to the config file)",
+    )
+    tune.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="config file (config.yml)"
+    )
+    tune.add_argument("--kb", type=Path, help="knowledge base directory (default: from config)")
+    tune.add_argument("--every", type=int, default=5, help="hold out every N-th question")
+    tune.add_argument("--folds", type=int, default=1, help="folds to train (1 .. every)")
+    tune.add_argument("--min-oos-recall", type=float, default=0.9)
+    tune.add_argument("--validation", type=Path, help="extra labelled lines (nlu eval format)")
+    tune.add_argument("--write", action="store_true", help="write the result to the config")
+    tune.add_argument("--json", type=Path, help="write the full result here")
 
     agent = commands.add_parser("agent", help="manage agent accounts")
     agent_commands = agent.add_subparsers(dest="agent_command", required=True)
@@ -274,7 +318,7 @@ def _command(args: argparse.Namespace) -> Command:
         "train": cmd_train,
         "chat": cmd_chat,
         "kb": cmd_kb_check,
-        "nlu": cmd_nlu_eval,
+        "nlu": cmd_nlu_tune if args.nlu_command == "tune" else cmd_nlu_eval,
         "agent": cmd_agent,
         "db": cmd_db_upgrade,
         "token": cmd_token,
@@ -294,6 +338,7 @@ def quiet_http_client_logs() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.command_line = list(sys.argv[1:] if argv is None else argv)  # recorded by `nlu tune`
     try:
         settings, secrets = load_settings(args.config)
     except ConfigError as exc:

@@ -22,10 +22,11 @@ def run(
     env: dict[str, str] | None = None,
     stdin: str | None = None,
     timeout: float = 60,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*HELPDESK, *args],
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         input=stdin,
         capture_output=True,
@@ -156,3 +157,41 @@ def test_nlu_eval_writes_the_documented_report(tmp_path: Path, test_model: Path)
     assert set(first) >= {"text", "expect", "got", "confidence", "language"}
     assert first["got"] == "faq/order_status"
     assert data["predictions"][1]["language"] == "gu"
+
+
+def test_nlu_tune_passes_its_options_and_records_them_beside_the_thresholds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`helpdesk nlu tune` (once `python -m bot.nlu.thresholds`): the search itself is
+    tested in tests/nlu; here a stand-in for the training run checks the command's wiring."""
+    from bot import cli
+    from bot.nlu import tuning
+    from bot.nlu.decision import Thresholds
+    from bot.nlu.thresholds import Choice
+
+    config = tmp_path / "config.yml"
+    config.write_text((ROOT / "config.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    asked: dict[str, object] = {}
+    choice = Choice(Thresholds(0.42, 0.05, 0.8), 0.75, 0.91, 120, True)
+
+    async def tune(settings: object, **options: object) -> tuple[Choice, list[object]]:
+        asked.update(options)
+        return choice, []
+
+    monkeypatch.setattr(tuning, "tune", tune)
+    report = tmp_path / "tune.json"
+    argv = ["nlu", "tune", "--config", str(config), "--folds", "9", "--every", "4"]
+    assert cli.main([*argv, "--min-oos-recall", "0.8", "--json", str(report), "--write"]) == 0
+
+    assert (asked["every"], asked["folds"], asked["min_oos_recall"]) == (4, 4, 0.8)
+    assert json.loads(report.read_text(encoding="utf-8"))["thresholds"]["confidence"] == 0.42
+    written = config.read_text(encoding="utf-8")
+    assert "  answer_threshold: 0.42\n" in written
+    assert f"# thresholds: chosen by `helpdesk {' '.join(argv)} --min-oos-recall 0.8" in written
+    assert "on 120 validation lines (in-scope accuracy 0.750, OOS recall 0.910)" in written
+
+
+def test_nlu_tune_refuses_to_write_without_a_config_file_before_training(tmp_path: Path) -> None:
+    result = run(["nlu", "tune", "--write"], env={"HELPDESK_CONFIG": ""}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no config file to write to" in result.stderr

@@ -11,7 +11,7 @@ The bot answers on its own only when every signal says it understood:
 
 Otherwise the bot is unsure: it clarifies (offers its best guesses) and, when it has
 been unsure ``unsure_limit`` times in a row, hands off to a person. The thresholds
-are chosen on validation data by ``python -m bot.nlu.thresholds`` (docs/nlu.md).
+are chosen on validation data by ``helpdesk nlu tune`` (docs/nlu.md).
 Pure functions: no I/O, no state.
 """
 

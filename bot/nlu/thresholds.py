@@ -5,8 +5,8 @@ messages, it finds the operating point (confidence, margin, similarity) with the
 best in-scope accuracy among those whose out-of-scope recall reaches a floor.
 Where no point reaches the floor, it takes the best sum of the two.
 
-``python -m bot.nlu.thresholds`` (see :mod:`bot.nlu.tuning`) builds the validation
-data from the knowledge base itself and writes the result to ``config.yml``.
+``helpdesk nlu tune`` (see :mod:`bot.nlu.tuning`) builds the validation data from the
+knowledge base itself and writes the result to ``config.yml``.
 """
 
 from __future__ import annotations
@@ -173,9 +173,3 @@ def write_config(path: Path, thresholds: Thresholds, comment: str) -> None:
     )
     lines.insert(stamp_at, f"{marker}{comment}\n")
     path.write_text("".join(lines), encoding="utf-8")
-
-
-if __name__ == "__main__":
-    from bot.nlu.tuning import main
-
-    raise SystemExit(main())

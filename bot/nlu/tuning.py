@@ -1,6 +1,6 @@
 """Validation data from the knowledge base itself, and the command that tunes on it.
 
-``python -m bot.nlu.thresholds`` holds out every ``every``-th question of each FAQ entry,
+``helpdesk nlu tune`` holds out every ``every``-th question of each FAQ entry,
 language and core intent (out-of-scope examples included), trains a model on the
 rest, parses the held-out questions, chooses the thresholds on them
 (:func:`bot.nlu.thresholds.choose`) and writes them to ``config.yml``. The test file
@@ -10,10 +10,6 @@ rest, parses the held-out questions, chooses the thresholds on them
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -23,9 +19,9 @@ from bot.knowledge.loader import KnowledgeBase, load_knowledge_base
 from bot.nlu.client import FAQ_PREFIX
 from bot.nlu.evaluation import Parsed, TestCase, load_cases, parse_cases
 from bot.nlu.rasa_server import RasaSupervisor
-from bot.nlu.thresholds import Choice, Observation, choose, write_config
+from bot.nlu.thresholds import Choice, Observation, choose
 from bot.nlu.training import CoreIntent, compile_project, load_core_intents, train
-from bot.settings import ConfigError, Settings, load_settings, resolve_config_path
+from bot.settings import Settings
 
 
 def _split(
@@ -172,68 +168,20 @@ def _round(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bot.nlu.thresholds",
-        description="Choose the answer/clarify/hand-off thresholds on validation data "
-        "held out from the knowledge base, and write them to the config file.",
+def validation_json(choice: Choice, parsed: list[Parsed]) -> dict[str, Any]:
+    """The chosen point and every validation line's parse (``helpdesk nlu tune --json``)."""
+    return {
+        **choice.as_json(),
+        "validation": [
+            {"text": p.case.text, "expect": p.case.expect, **p.result.as_json()} for p in parsed
+        ],
+    }
+
+
+def provenance(choice: Choice, command: str) -> str:
+    """The comment written above the thresholds in the config: how they were chosen."""
+    return (
+        f"chosen by `{command}` on {choice.n} validation lines "
+        f"(in-scope accuracy {_round(choice.in_scope_accuracy)}, "
+        f"OOS recall {_round(choice.oos_recall)})"
     )
-    parser.add_argument("--config", type=Path, default=None, help="config file (config.yml)")
-    parser.add_argument("--kb", type=Path, default=None, help="knowledge base directory")
-    parser.add_argument("--every", type=int, default=5, help="hold out every N-th question")
-    parser.add_argument("--folds", type=int, default=1, help="folds to train (1 .. every)")
-    parser.add_argument("--min-oos-recall", type=float, default=0.9)
-    parser.add_argument("--validation", type=Path, default=None, help="extra labelled lines")
-    parser.add_argument("--write", action="store_true", help="write the result to the config")
-    parser.add_argument("--json", type=Path, default=None, help="write the full result here")
-    args = parser.parse_args(argv)
-    config_path = resolve_config_path(args.config)
-    try:
-        settings, _ = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    kb_dir = args.kb or settings.knowledge_base.path
-    choice, parsed = asyncio.run(
-        tune(
-            settings,
-            kb_dir=kb_dir,
-            every=args.every,
-            folds=min(max(args.folds, 1), args.every),
-            min_oos_recall=args.min_oos_recall,
-            extra=args.validation,
-            progress=lambda line: print(line, file=sys.stderr),
-        )
-    )
-    summary = choice.as_json()
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    **summary,
-                    "validation": [
-                        {"text": p.case.text, "expect": p.case.expect, **p.result.as_json()}
-                        for p in parsed
-                    ],
-                },
-                ensure_ascii=False,
-                indent=2,
-            ),
-            encoding="utf-8",
-        )
-    if args.write:
-        if config_path is None:
-            print("error: no config file to write to", file=sys.stderr)
-            return 2
-        t = choice.thresholds
-        write_config(
-            config_path,
-            t,
-            f"chosen by `python -m bot.nlu.thresholds {' '.join(argv or sys.argv[1:])}` "
-            f"on {choice.n} validation lines "
-            f"(in-scope accuracy {_round(choice.in_scope_accuracy)}, "
-            f"OOS recall {_round(choice.oos_recall)})",
-        )
-        print(f"wrote thresholds to {config_path}", file=sys.stderr)
-    return 0
