@@ -36,7 +36,13 @@ from bot.nlu.model_swap import HotSwapNlu
 from bot.nlu.rasa_server import RasaSupervisor
 from bot.nlu.thresholds import configured as configured_thresholds
 from bot.nlu.training import Progress, compile_project, train
-from bot.reports.metrics import MeteredNlu, install_error_counter, metered_receive, metrics_route
+from bot.reports.metrics import (
+    KbWatchCounters,
+    MeteredNlu,
+    install_error_counter,
+    metered_receive,
+    metrics_route,
+)
 from bot.settings import Secrets, Settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
@@ -265,7 +271,11 @@ def build_watcher(
             supervisor.model = model  # a restarted Rasa serves the new model, not the first
 
     return KnowledgeWatcher(
-        kb, retrainer=retrainer, interval_s=settings.admin.watch_interval_s, on_swapped=swapped
+        kb,
+        retrainer=retrainer,
+        interval_s=settings.admin.watch_interval_s,
+        on_swapped=swapped,
+        counters=KbWatchCounters(),  # reloads and swaps on /metrics
     )
 
 

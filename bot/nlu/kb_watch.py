@@ -27,7 +27,6 @@ from typing import Any, Protocol
 
 from bot.knowledge.loader import KbError, LiveKnowledgeBase
 from bot.nlu.training import Progress, compile_project, train
-from bot.reports.metrics import KB_RELOADS, MODEL_SWAPS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +34,26 @@ KbErrorNotifier = Callable[[list[KbError]], Awaitable[None]]
 """Called with the errors of a rejected edit (e.g. to post them to the Slack agents channel)."""
 
 ModelSwapped = Callable[[Path], None]
+
+
+class WatchCounters(Protocol):
+    """Where the watcher counts what it did; the app passes the ``/metrics`` counters."""
+
+    def reloaded(self, *, ok: bool) -> None:
+        """An edit was reloaded (``ok``) or rejected."""
+        ...
+
+    def swapped(self) -> None:
+        """A retrained model went live."""
+        ...
+
+
+class _Uncounted:
+    def reloaded(self, *, ok: bool) -> None:
+        return None
+
+    def swapped(self) -> None:
+        return None
 
 
 class ModelLoader(Protocol):
@@ -97,8 +116,10 @@ class KnowledgeWatcher:
         retrainer: Retrainer | None = None,
         interval_s: float = 0.5,
         on_swapped: ModelSwapped | None = None,
+        counters: WatchCounters | None = None,
     ) -> None:
         self.kb = kb
+        self.counters: WatchCounters = counters or _Uncounted()
         self.retrainer = retrainer
         self.interval_s = interval_s
         self.on_swapped = on_swapped
@@ -131,7 +152,7 @@ class KnowledgeWatcher:
         self.status.last_reload_at = datetime.now(UTC)
         self.status.errors = list(errors)
         self.status.entries = len(self.kb.current)
-        KB_RELOADS.labels("rejected" if errors else "ok").inc()
+        self.counters.reloaded(ok=not errors)
         if errors:
             await self._notify(errors)
             return True
@@ -175,7 +196,7 @@ class KnowledgeWatcher:
                     self.status.model = model
                     self.status.last_swap_at = datetime.now(UTC)
                     self.swaps += 1
-                    MODEL_SWAPS.inc()
+                    self.counters.swapped()
                     if self.on_swapped is not None:
                         self.on_swapped(model)
                     self.swapped.set()

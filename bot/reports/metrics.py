@@ -90,6 +90,17 @@ FAQ_VOTES = Counter(
     registry=REGISTRY,
 )
 
+
+class KbWatchCounters:
+    """The knowledge-base watcher's counts, on ``/metrics`` (its ``counters``)."""
+
+    def reloaded(self, *, ok: bool) -> None:
+        KB_RELOADS.labels("ok" if ok else "rejected").inc()
+
+    def swapped(self) -> None:
+        MODEL_SWAPS.inc()
+
+
 Receive = Callable[..., Awaitable[list[OutboundMessage]]]
 
 

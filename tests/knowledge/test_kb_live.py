@@ -65,10 +65,25 @@ def make_engine(db: Database, nlu: object, channel: FakeChannel, kb: LiveKnowled
 # --- broken edits (no NLU needed) ---------------------------------------------------------
 
 
+class Counted:
+    """The watcher's counters, recorded (the app passes the /metrics ones)."""
+
+    def __init__(self) -> None:
+        self.reloads: list[bool] = []
+        self.swaps = 0
+
+    def reloaded(self, *, ok: bool) -> None:
+        self.reloads.append(ok)
+
+    def swapped(self) -> None:
+        self.swaps += 1
+
+
 async def test_broken_edit_keeps_the_last_good_kb_and_names_file_and_line(kb_dir: Path) -> None:
     kb = LiveKnowledgeBase(kb_dir, default_language="en")
     before = kb.current
-    watcher = KnowledgeWatcher(kb)
+    counted = Counted()
+    watcher = KnowledgeWatcher(kb, counters=counted)
     heard: list[list[KbError]] = []
 
     async def notify(errors: list[KbError]) -> None:
@@ -90,6 +105,7 @@ async def test_broken_edit_keeps_the_last_good_kb_and_names_file_and_line(kb_dir
     # Nothing changed since: no second report.
     assert await watcher.check() is False
     assert len(heard) == 1
+    assert counted.reloads == [False]  # one rejected reload counted, for /metrics
 
 
 async def test_invalid_entry_is_reported_and_a_fix_goes_live(kb_dir: Path) -> None:
@@ -228,7 +244,8 @@ async def test_new_question_retrains_and_swaps_with_no_failed_message(
         rasa_venv=ROOT / ".venv-rasa",
         loader=nlu,
     )
-    watcher = KnowledgeWatcher(kb, retrainer=retrainer, interval_s=0.2)
+    counted = Counted()
+    watcher = KnowledgeWatcher(kb, retrainer=retrainer, interval_s=0.2, counters=counted)
     watching = asyncio.create_task(watcher.run())
     sent: list[str] = []
     stop = asyncio.Event()
@@ -256,6 +273,7 @@ async def test_new_question_retrains_and_swaps_with_no_failed_message(
         await streaming
         assert watcher.status.training_error is None
         assert watcher.status.model is not None and watcher.status.model.exists()
+        assert counted.swaps == 1 and counted.reloads == [True]
         replies = await channel.push("do you offer gift wrapping?", user="after")
         assert replies[0].text == NEW_FAQ["answer"]["en"]  # type: ignore[index]
     finally:

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
+from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.client import IntentScore, NluUnavailable, ParseResult
 from bot.nlu.decision import Thresholds
+from bot.nlu.kb_watch import KnowledgeWatcher
 from bot.reports.metrics import (
     NLU_DECISIONS,
+    KbWatchCounters,
     MeteredNlu,
     install_error_counter,
     metered_receive,
     metrics_route,
 )
 from bot.storage.database import Database
+from tests.conftest import TEST_KB
 from tests.support.desk import DeskRig, ScriptedNlu, make_rig
 from tests.support.server import serve
 
@@ -129,3 +134,26 @@ async def test_nlu_decisions_follow_the_engines_thresholds() -> None:
         before = NLU_DECISIONS.labels(decision)._value.get()
         await MeteredNlu(Fixed(result), thresholds=point).parse(name)  # type: ignore[arg-type]
         assert NLU_DECISIONS.labels(decision)._value.get() == before + 1, name
+
+
+async def test_knowledge_base_reloads_and_model_swaps_are_counted(
+    db: Database, tmp_path: Path
+) -> None:
+    """The watcher counts through the counters the app gives it: these are /metrics'."""
+    (tmp_path / "shop.yml").write_text(TEST_KB.joinpath("shop.yml").read_text("utf-8"), "utf-8")
+    watcher = KnowledgeWatcher(
+        LiveKnowledgeBase(tmp_path, default_language="en"), counters=KbWatchCounters()
+    )
+    before = await scrape(db)
+    (tmp_path / "shop.yml").write_text("faqs: [", encoding="utf-8")  # a broken edit
+    assert await watcher.check() is True
+    KbWatchCounters().swapped()
+    after = await scrape(db)
+    for name, labels in (
+        ("helpdesk_kb_reloads_total", {"result": "rejected"}),
+        ("helpdesk_model_swaps_total", {}),
+    ):
+        assert sample(after, name, **labels) == sample(before, name, **labels) + 1
+    assert sample(after, "helpdesk_kb_reloads_total", result="ok") == sample(
+        before, "helpdesk_kb_reloads_total", result="ok"
+    )
