@@ -313,12 +313,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _command(args: argparse.Namespace) -> Command:
+    if args.command == "nlu":
+        return cmd_nlu_tune if args.nlu_command == "tune" else cmd_nlu_eval
     table: dict[str, Command] = {
         "run": cmd_run,
         "train": cmd_train,
         "chat": cmd_chat,
         "kb": cmd_kb_check,
-        "nlu": cmd_nlu_tune if args.nlu_command == "tune" else cmd_nlu_eval,
         "agent": cmd_agent,
         "db": cmd_db_upgrade,
         "token": cmd_token,
