@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.channels import ChannelRegistry  # noqa: E402
 from bot.channels.webchat import WebChatChannel  # noqa: E402
+from bot.desk.accounts import hash_password  # noqa: E402
 from bot.desk.policy import HandoffPolicy  # noqa: E402
 from bot.desk.service import Desk  # noqa: E402
 from bot.engine.pipeline import Engine, EngineOptions  # noqa: E402
@@ -61,7 +62,7 @@ from bot.storage.repositories import AgentRepository  # noqa: E402
 from bot.tickets.business_hours import BusinessHours  # noqa: E402
 from bot.web.app import create_web_app  # noqa: E402
 from bot.web.console import Console  # noqa: E402
-from bot.web.console.auth import Sessions, hash_password  # noqa: E402
+from bot.web.console.auth import Sessions  # noqa: E402
 
 PASSWORD = "bench-password-123"
 CHROMIUM_ARGS = [

@@ -1,4 +1,4 @@
-"""``helpdesk agent add|password|list``: agent accounts for the console.
+"""``helpdesk agent add|password|list``: agent accounts for the console, and their passwords.
 
 The password comes from ``--password-stdin`` (one line), else ``HELPDESK_AGENT_PASSWORD``,
 else a prompt when there is a terminal; it is never echoed, logged or stored in clear
@@ -11,21 +11,55 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import secrets
 import sys
+from functools import cache
 from typing import TextIO
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.agent_desk import AgentSessionRepository
 from bot.storage.database import Database
 from bot.storage.repositories import AgentRepository
 from bot.storage.slack_desk import DeskThreadRepository
-from bot.web.console.auth import MIN_PASSWORD, hash_password
 
 PASSWORD_ENV = "HELPDESK_AGENT_PASSWORD"
 NAME = re.compile(r"^[\w.@-]{1,100}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+MIN_PASSWORD = 8
+
+_hasher = PasswordHasher()  # argon2id, argon2-cffi's defaults
+
+
+@cache
+def _dummy_hash() -> str:
+    # Verified against when the name is unknown, so timing does not reveal which names exist.
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    """The argon2id hash stored for a password of at least :data:`MIN_PASSWORD` characters."""
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; with no hash (unknown name) it takes as long, and fails."""
+    try:
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str | None) -> bool:
+    """Whether a stored hash was made with weaker parameters than today's (rehash at login)."""
+    return _hasher.check_needs_rehash(password_hash or "")
 
 
 class AccountError(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.channels import ChannelRegistry
+from bot.desk.accounts import hash_password
 from bot.desk.policy import HandoffPolicy
 from bot.desk.service import Desk
 from bot.engine.pipeline import Engine
@@ -27,7 +28,6 @@ from bot.storage.database import Database
 from bot.storage.models import AgentPresence, Conversation, HandoffEvent
 from bot.storage.repositories import AgentRepository, ConversationRepository
 from bot.tickets.business_hours import BusinessHours
-from bot.web.console.auth import hash_password
 from tests.conftest import TEST_KB, engine_options
 from tests.support.fake_channel import FakeChannel
 

@@ -1,7 +1,7 @@
 """Console logins: argon2 passwords, server-side sessions in signed cookies, CSRF, throttling.
 
-- Passwords are hashed with argon2id (``argon2-cffi`` defaults); an unknown name costs
-  the same time as a wrong password, and the message is the same.
+- Passwords are checked against their argon2id hashes (:mod:`bot.desk.accounts`); an
+  unknown name costs the same time as a wrong password, and the message is the same.
 - A login creates a random session token. The cookie carries it signed
   (``itsdangerous``), the database only its SHA-256, so a database leak gives no
   usable cookie and a logout (or a password change) ends the session everywhere.
@@ -24,14 +24,12 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from bot.desk.accounts import hash_password, needs_rehash, verify_password
 from bot.desk.policy import Clock
 from bot.storage.agent_desk import AgentSessionRepository
 from bot.storage.database import Database
@@ -42,28 +40,6 @@ SESSION_COOKIE = "helpdesk_console"
 LOGIN_COOKIE = "helpdesk_login"
 FLASH_COOKIE = "helpdesk_flash"
 COOKIE_PATH = "/console"
-MIN_PASSWORD = 8
-
-_hasher = PasswordHasher()
-
-
-@cache
-def _dummy_hash() -> str:
-    # Verified against when the name is unknown, so timing does not reveal which names exist.
-    return _hasher.hash(secrets.token_urlsafe(16))
-
-
-def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +135,8 @@ class Sessions:
                 csrf_token=secrets.token_urlsafe(32),
                 expires_at=now + self.lifetime,
             )
-            if _hasher.check_needs_rehash(agent.password_hash or ""):
-                rehashed = await asyncio.to_thread(_hasher.hash, password)
+            if needs_rehash(agent.password_hash):
+                rehashed = await asyncio.to_thread(hash_password, password)
                 await AgentRepository(session).set_password_hash(agent, rehashed)
         return self._signer.dumps(token), agent
 
