@@ -87,7 +87,7 @@ def test_deflection_window_ignores_events_after_24_hours() -> None:
 def test_bad_periods_are_refused_not_crashed() -> None:
     from datetime import date
 
-    from bot.web.console.admin import MAX_DAYS, BadPeriod, period_from
+    from bot.reports.period import MAX_DAYS, BadPeriod, period_from
 
     today = date(2026, 11, 23)
     start, end = period_from({"days": str(MAX_DAYS)}, today=today)

@@ -21,12 +21,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot.desk.policy import DeskError
+from bot.reports.numbers_queries import numbers_for_period
+from bot.reports.period import BadPeriod, period_from
 from bot.storage.api_tokens import ApiTokenRepository
 from bot.storage.models import ApiToken, Ticket, TicketStatus, utcnow
-from bot.storage.tickets import TicketFilter, TicketStore
+from bot.storage.tickets import TicketStore
+from bot.tickets.present import Names, event_json, export_rows, ticket_json, tickets_csv
 from bot.tickets.service import TicketService
 from bot.web.api.openapi import openapi_document
-from bot.web.api.present import Names, event_json, ticket_json, tickets_csv
 from bot.web.api.query import ApiError, list_query
 from bot.web.api.schemas import CommentCreate, TicketCreate, TicketUpdate
 
@@ -34,8 +36,6 @@ PREFIX = "/api/v1"
 # Anything else is answered 404 without a query (a NUL byte would upset PostgreSQL).
 REFERENCE = re.compile(r"^HD-[0-9]{1,9}$", re.IGNORECASE)
 MAX_BODY = 64 * 1024
-EXPORT_BATCH = 500
-EXPORT_MAX = 50_000
 
 M = TypeVar("M", bound=BaseModel)
 Endpoint = Callable[[Request, ApiToken], Awaitable[Response]]
@@ -87,9 +87,6 @@ class TicketApi:
 
     async def numbers(self, request: Request, _: ApiToken) -> Response:
         """The dashboard's numbers for the last ``days`` days, for reporting tools."""
-        from bot.reports.numbers_queries import numbers_for_period
-        from bot.web.console.admin import BadPeriod, period_from
-
         query = dict(request.query_params)
         unknown = sorted(set(query) - NUMBERS_PARAMS)
         if unknown:
@@ -146,7 +143,7 @@ class TicketApi:
 
     async def export(self, request: Request, _: ApiToken) -> Response:
         where, _page, _per_page = list_query(request)
-        return csv_response(await export_rows(self.service, where))
+        return _csv(await export_rows(self.db, where))
 
     async def get(self, request: Request, _: ApiToken) -> Response:
         return JSONResponse(await self._detail(request.path_params["reference"]))
@@ -210,20 +207,6 @@ class TicketApi:
             return {**ticket_json(ticket, names), "events": events}
 
 
-async def export_rows(service: TicketService, where: TicketFilter) -> list[dict[str, Any]]:
-    """Every ticket matching the filter (up to :data:`EXPORT_MAX`), newest first."""
-    rows: list[dict[str, Any]] = []
-    async with service.db.transaction() as session:
-        store = TicketStore(session)
-        while len(rows) < EXPORT_MAX:
-            batch, _ = await store.page(where, limit=EXPORT_BATCH, offset=len(rows))
-            names = await Names.load(session, batch)
-            rows += [ticket_json(t, names) for t in batch]
-            if len(batch) < EXPORT_BATCH:
-                break
-    return rows
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if not request.url.path.startswith(PREFIX + "/"):
@@ -237,7 +220,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def csv_response(rows: list[dict[str, Any]]) -> Response:
+def _csv(rows: list[dict[str, Any]]) -> Response:
     return Response(
         tickets_csv(rows),
         media_type="text/csv; charset=utf-8",

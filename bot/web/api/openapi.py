@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from bot.web.api.query import MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH, PER_PAGE
+from bot.tickets.query import MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH, PER_PAGE
 from bot.web.api.schemas import SCHEMAS
 
 REF = "#/components/schemas/{model}"

@@ -11,7 +11,7 @@ Only agents with the ``admin`` role see them (``helpdesk agent add --role admin`
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -22,45 +22,13 @@ from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.kb_watch import KnowledgeWatcher
 from bot.reports.numbers import Numbers
 from bot.reports.numbers_queries import numbers_for_period
+from bot.reports.period import BadPeriod, period_from
 from bot.reports.unanswered import Embedder, cluster, default_embedder, draft_faq_entry
 from bot.reports.unanswered_queries import unanswered_questions
 from bot.storage.database import Database
 from bot.web.console.auth import Login, Sessions
 from bot.web.console.charts import daily_bars, horizontal_bars
 from bot.web.console.pages import SECURITY_HEADERS, render, secure
-
-MAX_DAYS = 366
-
-
-class BadPeriod(ValueError):
-    pass
-
-
-def period_from(query: dict[str, str], *, today: date) -> tuple[datetime, datetime]:
-    """``?start=YYYY-MM-DD&end=YYYY-MM-DD`` (end inclusive) or ``?days=N`` (default 7)."""
-    try:
-        if "start" in query or "end" in query:
-            start = date.fromisoformat(query.get("start", ""))
-            end = date.fromisoformat(query.get("end") or today.isoformat())
-        else:
-            days = int(query.get("days", "7"))
-            # Bounded before any date arithmetic: a huge N would overflow timedelta (a 500).
-            if not 1 <= days <= MAX_DAYS:
-                raise BadPeriod(f"days must be 1 to {MAX_DAYS}")
-            end, start = today, today - timedelta(days=days - 1)
-    except (ValueError, OverflowError) as exc:
-        raise BadPeriod(f"bad period: {exc}") from exc
-    if end < start:
-        raise BadPeriod("end is before start")
-    if (end - start).days >= MAX_DAYS:
-        raise BadPeriod(f"a period is at most {MAX_DAYS} days")
-    if end >= date.max:  # the period ends at the next midnight, which must exist
-        raise BadPeriod("end is out of range")
-    as_time = datetime.min.time()
-    return (
-        datetime.combine(start, as_time, tzinfo=UTC),
-        datetime.combine(end + timedelta(days=1), as_time, tzinfo=UTC),
-    )
 
 
 class AdminPages:

@@ -18,12 +18,11 @@ from bot.desk.policy import DeskError
 from bot.storage.models import TicketStatus, aware
 from bot.storage.repositories import AgentRepository
 from bot.storage.tickets import TicketStore
+from bot.tickets.present import Names, event_json, export_rows, ticket_json, tickets_csv
+from bot.tickets.query import BadQuery, ticket_query
 from bot.tickets.rules import paused_in_time
 from bot.tickets.service import TicketService
 from bot.tickets.sla import PRIORITIES
-from bot.web.api import csv_response, export_rows
-from bot.web.api.present import Names, event_json, ticket_json
-from bot.web.api.query import ApiError, list_query
 from bot.web.console.auth import Login, Sessions, csrf_ok, same_origin
 from bot.web.console.pages import FormTooLarge, form, render, secure
 
@@ -67,9 +66,9 @@ class TicketPages:
         if login is None:
             return RedirectResponse("/console/login", status_code=303)
         try:
-            where, page, per_page = list_query(request)
-        except ApiError as exc:
-            return render("tickets.html", status_code=400, login=login, error=exc.message,
+            where, page, per_page = ticket_query(dict(request.query_params))
+        except BadQuery as exc:
+            return render("tickets.html", status_code=400, login=login, error=str(exc),
                           items=[], query={}, page=1, pages=1, total=0, **_choices())  # fmt: skip
         async with self.db.transaction() as session:
             rows, total = await TicketStore(session).page(
@@ -99,10 +98,13 @@ class TicketPages:
         if await self.sessions.current(request) is None:
             return secure(Response("login required", status_code=401))
         try:
-            where, _, _ = list_query(request)
-        except ApiError as exc:
-            return secure(Response(exc.message, status_code=400))
-        return secure(csv_response(await export_rows(self.service, where)))
+            where, _, _ = ticket_query(dict(request.query_params))
+        except BadQuery as exc:
+            return secure(Response(str(exc), status_code=400))
+        download = {"Content-Disposition": 'attachment; filename="tickets.csv"'}
+        rows = await export_rows(self.db, where)
+        csv = Response(tickets_csv(rows), media_type="text/csv; charset=utf-8", headers=download)
+        return secure(csv)
 
     async def detail_page(self, request: Request) -> Response:
         login = await self.sessions.current(request)

@@ -1,4 +1,4 @@
-"""Tickets as the API and the CSV export show them."""
+"""Tickets as the REST API, the console and the CSV export show them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage.database import Database
 from bot.storage.models import Agent, Conversation, Customer, Ticket, TicketEvent, aware
+from bot.storage.tickets import TicketFilter, TicketStore
+
+EXPORT_BATCH = 500
+EXPORT_MAX = 50_000
 
 CSV_COLUMNS = (
     "reference",
@@ -132,3 +137,17 @@ def tickets_csv(rows: Iterable[dict[str, Any]]) -> str:
         }
         writer.writerow([_cell(flat.get(column)) for column in CSV_COLUMNS])
     return out.getvalue()
+
+
+async def export_rows(db: Database, where: TicketFilter) -> list[dict[str, Any]]:
+    """Every ticket matching the filter (up to :data:`EXPORT_MAX`), newest first."""
+    rows: list[dict[str, Any]] = []
+    async with db.transaction() as session:
+        store = TicketStore(session)
+        while len(rows) < EXPORT_MAX:
+            batch, _ = await store.page(where, limit=EXPORT_BATCH, offset=len(rows))
+            names = await Names.load(session, batch)
+            rows += [ticket_json(t, names) for t in batch]
+            if len(batch) < EXPORT_BATCH:
+                break
+    return rows
