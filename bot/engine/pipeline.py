@@ -1,78 +1,62 @@
-"""The pipeline: one inbound message in, replies stored and sent out.
+"""The pipeline: one inbound message in, replies stored and sent out, in five small steps.
 
-    dedupe -> store inbound -> handoff gate -> language -> NLU -> one handler
-           -> store replies (outbox) -> send -> mark sent
+    gate       store the message once; a human-owned chat gets it relayed (bot.engine.gate)
+    understand language, NLU or command, frustration signs, the decision (bot.engine.understand)
+    decide     an open dialogue, a follow-up, frustration or an NLU outage (bot.engine.decide)
+    dispatch   else one intent handler (bot.engine.dispatch)
+    deliver    replies stored in the outbox, then sent (bot.engine.outbox)
 
 Every inbound message is committed before anything else happens and every reply
 is committed before it is sent, so a crash loses nothing and sends nothing twice
 (``recover`` picks up what was stored but not finished). Messages of one
-conversation are processed one at a time, in arrival order (``bot.engine.locks``); a message
-is stored before it waits for the turns ahead of it, so the platform's acknowledgement
-never waits for them. Conversations run concurrently.
+conversation are processed one at a time, in arrival order (``bot.engine.locks``); a
+message is stored before it waits for the turns ahead of it, so the platform's
+acknowledgement never waits for them. Conversations run concurrently.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels import (
-    ChannelRegistry,
-)
-from bot.commands import is_command, parse_csat
-from bot.engine.frustration import Signs, is_frustrated, signs
+from bot.channels import ChannelRegistry, OnStored
+from bot.engine.decide import Decider, Interceptor
+from bot.engine.dispatch import dispatch, turn_context
+from bot.engine.gate import Opened, open_turn, recheck, store_inbound
 from bot.engine.locks import KeyedLocks
 from bot.engine.outbox import Outbox
-from bot.engine.turn import Turn, Understanding
-from bot.handoff import HUMAN_STATES, HandoffDesk, HandoffReason, State, move, queue_for_human
+from bot.engine.turn import EngineOptions, Turn, Understanding
+from bot.engine.understand import Reader
+from bot.handoff import HUMAN_STATES, HandoffDesk, State
 from bot.i18n import Catalogue
-from bot.intents import FALLBACK, TurnContext, handler_for
-from bot.intents.dialogue import continue_dialogue, takes
-from bot.knowledge.loader import LiveKnowledgeBase
+from bot.intents import DIALOGUES
+from bot.knowledge.loader import KnowledgeBase, LiveKnowledgeBase
 from bot.messages import InboundMessage, OutboundMessage
-from bot.nlu.client import (
-    NluClient,
-    NluError,
-    ParseResult,
-    parse_command,
-)
-from bot.nlu.decision import Thresholds, acted_intent, decide
-from bot.nlu.language import LanguageGuess, detect_language
+from bot.nlu.client import NluClient
 from bot.storage.database import Database
-from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import Conversation, Delivery, Message
 from bot.storage.repositories import ConversationRepository, MessageRepository
 
 log = logging.getLogger(__name__)
 
-# Frustration looks at the customer's latest messages (bot/engine/frustration.py).
-FRUSTRATION_WINDOW = 3
-
 __all__ = ["Engine", "EngineOptions", "KeyedLocks", "Turn", "Understanding"]
 
 DeskListener = Callable[[Conversation, Message], Awaitable[None]]
-# Runs before the intent handler with the intent the bot would act on (None: unsure);
-# returns replies to take the turn, or None to let it pass (tickets' follow-ups).
-Interceptor = Callable[
-    [InboundMessage, TurnContext, str | None], Awaitable[list[OutboundMessage] | None]
-]
 
 
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
-    brand: str
-    default_language: str
-    languages: tuple[str, ...]
-    thresholds: Thresholds
-    """When the bot answers on its own (bot/nlu/decision.py)."""
-    low_confidence_turns: int
-    frustration: bool = True
-    """Hand over when the customer is repeatedly angry (bot/engine/frustration.py)."""
-    # "was this helpful?" buttons under FAQ answers.
-    ask_helpful: bool = False
+@dataclass(slots=True)
+class _Answer:
+    """What the answer's transaction committed."""
+
+    conversation: Conversation
+    message: Message
+    replies: list[OutboundMessage] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    taken_over: bool = False
+    state_changed: bool = False
 
 
 class Engine:
@@ -132,7 +116,7 @@ class Engine:
         self.desk = desk
 
     async def receive(
-        self, inbound: InboundMessage, *, on_stored: Callable[[], Awaitable[None]] | None = None
+        self, inbound: InboundMessage, *, on_stored: OnStored | None = None
     ) -> list[OutboundMessage]:
         """Handle one customer message end to end; returns the replies it sent (or queued).
 
@@ -148,7 +132,7 @@ class Engine:
         place = self._locks.place(key)
         try:
             async with storing:
-                message_id = await self._store_inbound(inbound)
+                message_id = await store_inbound(self.db, inbound)
             if on_stored is not None:
                 try:
                     await on_stored()
@@ -171,6 +155,84 @@ class Engine:
         await self._after_turn(turn)
         return turn.replies
 
+    async def _process(self, inbound: InboundMessage, message_id: int) -> Turn:
+        """One turn, holding the conversation's place in line: the five steps in order."""
+        kb = self.kb.current  # one knowledge base for the whole turn
+        reader = Reader(self.nlu, kb, self.catalogue, self.options)
+        opened = await open_turn(self.db, inbound, message_id, language=reader.language)
+        if opened.handled:
+            return Turn([], opened.conversation.id)
+        if opened.human:
+            await self._relay(opened.conversation, opened.message)
+            return Turn([], opened.conversation.id, state_changed=opened.returned)
+        understood = await reader.read(
+            inbound, opened.previous_language, read=not opened.in_dialogue
+        )
+        answer = await self._answer(inbound, message_id, opened, understood, kb)
+        if answer.taken_over:
+            await self._relay(answer.conversation, answer.message)
+            return Turn([], answer.conversation.id)
+        for row_id, reply in zip(answer.rows, answer.replies, strict=True):
+            await self.outbox.send(row_id, inbound.channel, inbound.conversation_key, reply)
+        return Turn(answer.replies, answer.conversation.id, answer.state_changed)
+
+    async def _answer(
+        self,
+        inbound: InboundMessage,
+        message_id: int,
+        opened: Opened,
+        understood: Understanding,
+        kb: KnowledgeBase,
+    ) -> _Answer:
+        """Decide, dispatch and store the replies in one transaction, the conversation locked."""
+        async with self.db.transaction() as session:
+            message, conversation = await recheck(session, message_id)
+            answer = _Answer(conversation, message)
+            if conversation.state in HUMAN_STATES:
+                answer.taken_over = True  # an agent claimed the chat while the NLU read
+            else:
+                ctx = turn_context(
+                    session,
+                    conversation,
+                    message,
+                    understood,
+                    kb=kb,
+                    catalogue=self.catalogue,
+                    options=self.options,
+                )
+                replies = await self._decider()(inbound, ctx, understood)
+                if replies is None:
+                    replies = await dispatch(inbound, ctx, understood.acted_intent)
+                newly_queued = (
+                    conversation.state == State.QUEUED and opened.state_before != State.QUEUED
+                )
+                if self.desk is not None and newly_queued:
+                    replies = await self.desk.admit(
+                        session, conversation, replies=replies, language=understood.reply_language
+                    )
+                answer.replies = replies
+                answer.rows = await self.outbox.store_outbound(
+                    session, conversation, replies, language=understood.reply_language
+                )
+                answer.state_changed = opened.returned or conversation.state != opened.state_before
+            message.delivery = Delivery.PROCESSED
+            understood.record(message, conversation)
+        return answer
+
+    def _decider(self) -> Decider:
+        detects = self.desk.detects_frustration if self.desk else self.options.frustration
+        return Decider(DIALOGUES, tuple(self.interceptors), detects_frustration=detects)
+
+    async def _relay(self, conversation: Conversation, message: Message) -> None:
+        listeners = list(self.desk_listeners)
+        if self.desk is not None:
+            listeners.append(self.desk.customer_message)
+        for listener in listeners:
+            try:
+                await listener(conversation, message)
+            except Exception:  # one broken listener must not cost the customer's message
+                log.exception("desk listener failed")
+
     async def _after_turn(self, turn: Turn) -> None:
         if self.desk is not None and turn.conversation_id is not None:
             try:
@@ -181,251 +243,7 @@ class Engine:
                 log.exception("desk update after a turn failed")
 
     async def _store_inbound(self, inbound: InboundMessage) -> int | None:
-        async with self.db.transaction() as session:
-            conversation = await ConversationRepository(session).get_or_create(
-                channel=inbound.channel,
-                conversation_key=inbound.conversation_key,
-                user_id=inbound.user_id,
-                user_name=inbound.user_name,
-            )
-            stored = await MessageRepository(session).add_inbound(
-                conversation=conversation,
-                text=inbound.text,
-                payload=inbound.payload,
-                platform_message_id=inbound.message_id,
-            )
-            if stored is None:
-                return None
-            await session.flush()
-            for item in inbound.attachments:
-                await MessageRepository(session).add_attachment(
-                    message=stored,
-                    kind=item.kind,
-                    platform_file_id=item.file_id,
-                    file_name=item.file_name,
-                    mime_type=item.mime_type,
-                    size_bytes=item.size,
-                    details={**item.details, "album": inbound.album}
-                    if inbound.album
-                    else item.details,
-                )
-            # Someone who writes to us can be written to again (they unblocked the bot).
-            await ConversationRepository(session).set_unreachable(conversation, reason=None)
-            return stored.id
-
-    async def _process(self, inbound: InboundMessage, message_id: int) -> Turn:
-        csat = parse_csat(inbound.payload) is not None
-        async with self.db.transaction() as session:
-            message = await MessageRepository(session).get(message_id)
-            assert message is not None
-            conversation = await ConversationRepository(session).get(message.conversation_id)
-            assert conversation is not None
-            if message.delivery != Delivery.RECEIVED:
-                # Already handled: recovery at start-up met it stored but unanswered.
-                return Turn([], conversation.id)
-            returned = conversation.state == State.RESOLVED and not csat
-            if returned:
-                # A resolved chat the customer writes to again is the bot's again.
-                await move(
-                    session,
-                    conversation,
-                    to=State.BOT,
-                    reason=HandoffReason.CUSTOMER_RETURNED,
-                    actor="customer",
-                )
-            gated = conversation.state in HUMAN_STATES
-            if gated:
-                message.delivery = Delivery.PROCESSED
-                message.sender = "customer"
-                # No NLU while a human has the chat, but the agent sees the language.
-                guess = self._language(inbound, conversation.language)
-                message.language = guess.language
-                conversation.language = guess.language
-            previous_language = conversation.language
-            state_before = conversation.state
-            # An open dialogue reads the next message itself: no NLU for it.
-            in_dialogue = (
-                not gated
-                and takes(inbound)
-                and await DialogueRepository(session).get(conversation.id) is not None
-            )
-        if gated:
-            await self._relay_to_desk(conversation, message)
-            return Turn([], conversation.id, state_changed=returned)
-
-        understood = await self._understand_turn(inbound, previous_language, read=not in_dialogue)
-        async with self.db.transaction() as session:
-            message = await MessageRepository(session).get(message_id)
-            # Locked until this turn commits: an agent claiming the chat meanwhile waits
-            # for the turn, and a claim that got in while the NLU was parsing is seen here.
-            conversation = (
-                await ConversationRepository(session).get_for_update(message.conversation_id)
-                if message
-                else None
-            )
-            assert message is not None and conversation is not None
-            taken_over = conversation.state in HUMAN_STATES
-            replies: list[OutboundMessage] = []
-            outbox_ids: list[int] = []
-            if not taken_over:
-                replies = await self._replies(session, inbound, message, conversation, understood)
-                if (
-                    self.desk is not None
-                    and conversation.state == State.QUEUED
-                    and state_before != State.QUEUED
-                ):
-                    replies = await self.desk.admit(
-                        session, conversation, replies=replies, language=understood.reply_language
-                    )
-                outbox_ids = await self.store_outbound(
-                    session, conversation, replies, language=understood.reply_language
-                )
-            message.delivery = Delivery.PROCESSED
-            understood.record(message, conversation, decision=self._decision(understood))
-            state_changed = returned or conversation.state != state_before
-        if taken_over:
-            await self._relay_to_desk(conversation, message)
-            return Turn([], conversation.id)
-        for row_id, reply in zip(outbox_ids, replies, strict=True):
-            await self.outbox.send(row_id, inbound.channel, inbound.conversation_key, reply)
-        return Turn(replies, conversation.id, state_changed)
-
-    def _decision(self, understood: Understanding) -> str | None:
-        """Why the bot did (not) act on what the NLU read; ``None`` when it read nothing."""
-        if understood.result is None:
-            return None
-        kb = self.kb.current
-        return decide(
-            understood.result,
-            thresholds=self.options.thresholds,
-            known_faq=lambda faq_id: kb.get(faq_id) is not None,
-        ).reason
-
-    def _language(self, inbound: InboundMessage, previous: str | None) -> LanguageGuess:
-        return detect_language(
-            inbound.text,
-            previous=previous,
-            hint=inbound.language_hint,
-            supported=list(self.options.languages),
-            default=self.options.default_language,
-        )
-
-    async def _understand_turn(
-        self, inbound: InboundMessage, previous_language: str | None, *, read: bool = True
-    ) -> Understanding:
-        """Language, NLU and frustration signs: everything read before the handler runs.
-
-        ``read=False``: an open dialogue takes the message, so the NLU is not asked.
-        """
-        guess = self._language(inbound, previous_language)
-        reply_language = (
-            guess.language if self.catalogue.has(guess.language) else self.options.default_language
-        )
-        # A photo, sticker or location without a caption: nothing for the NLU to read.
-        content_only = not inbound.text.strip()
-        skip = content_only or not read
-        result, nlu_error = (None, None) if skip else await self._understand(inbound)
-        chose = is_command(inbound.text, inbound.payload)
-        negative = None if content_only or chose else signs(inbound.text)
-        return Understanding(guess, reply_language, result, nlu_error, negative, content_only)
-
-    async def _replies(
-        self,
-        session: AsyncSession,
-        inbound: InboundMessage,
-        message: Message,
-        conversation: Conversation,
-        understood: Understanding,
-    ) -> list[OutboundMessage]:
-        """The bot's answer: one intent handler, or a handoff when the customer is frustrated."""
-        kb = self.kb.current
-        ctx = TurnContext(
-            session=session,
-            conversation=conversation,
-            message=message,
-            nlu=understood.result,
-            language=understood.reply_language,
-            kb=kb,
-            catalogue=self.catalogue,
-            brand=self.options.brand,
-            default_language=self.options.default_language,
-            low_confidence_turns=self.options.low_confidence_turns,
-            ask_helpful=self.options.ask_helpful,
-        )
-        if understood.content_only:
-            if inbound.album and await MessageRepository(session).album_seen(
-                conversation.id, inbound.album, before=message.id
-            ):
-                return []  # one polite reply per album, not one per photo
-            return [ctx.say("unsupported_content")]
-        taken = await self._intercept(inbound, ctx, understood)
-        if taken is not None:
-            return taken
-        negative = understood.negative
-        if negative is not None and await self._frustrated(session, message, negative):
-            conversation.low_confidence_streak = 0
-            await queue_for_human(session, conversation, reason=HandoffReason.FRUSTRATION)
-            return [ctx.say("handoff_frustration")]
-        if understood.nlu_error is not None:
-            return [ctx.say("nlu_unavailable")]
-        intent = acted_intent(
-            understood.result,
-            thresholds=self.options.thresholds,
-            known_faq=lambda faq_id: kb.get(faq_id) is not None,
-        )
-        handler = handler_for(intent)
-        if handler is not FALLBACK:
-            conversation.low_confidence_streak = 0
-        return await handler(inbound, ctx)
-
-    async def _intercept(
-        self, inbound: InboundMessage, ctx: TurnContext, understood: Understanding
-    ) -> list[OutboundMessage] | None:
-        """An open dialogue, then the interceptors, may take the turn before the handler."""
-        replies = await continue_dialogue(inbound, ctx)
-        if replies is not None or understood.nlu_error is not None:
-            return replies
-        intent = acted_intent(
-            understood.result,
-            thresholds=self.options.thresholds,
-            known_faq=lambda faq_id: ctx.kb.get(faq_id) is not None,
-        )
-        for interceptor in self.interceptors:
-            replies = await interceptor(inbound, ctx, intent)
-            if replies is not None:
-                return replies
-        return None
-
-    async def _frustrated(self, session: AsyncSession, message: Message, latest: Signs) -> bool:
-        enabled = self.desk.detects_frustration if self.desk else self.options.frustration
-        if not enabled or not latest.negative:
-            return False
-        earlier = await MessageRepository(session).recent_inbound(
-            message.conversation_id, limit=FRUSTRATION_WINDOW, through=message.id
-        )
-        flags = [bool((m.nlu or {}).get("negative")) for m in earlier if m.id != message.id]
-        return is_frustrated(latest, flags, window=FRUSTRATION_WINDOW)
-
-    async def _understand(self, inbound: InboundMessage) -> tuple[ParseResult | None, str | None]:
-        command = parse_command(inbound.text, payload=inbound.payload)
-        if command is not None:
-            return command, None
-        try:
-            return await self.nlu.parse(inbound.text), None
-        except NluError as exc:
-            # The message is already stored; the customer gets an honest reply instead.
-            log.error("NLU failed for %s/%s: %s", inbound.channel, inbound.conversation_key, exc)
-            return None, str(exc)
-
-    async def _relay_to_desk(self, conversation: Conversation, message: Message) -> None:
-        listeners = list(self.desk_listeners)
-        if self.desk is not None:
-            listeners.append(self.desk.customer_message)
-        for listener in listeners:
-            try:
-                await listener(conversation, message)
-            except Exception:  # one broken listener must not cost the customer's message
-                log.exception("desk listener failed")
+        return await store_inbound(self.db, inbound)
 
     async def recover(self) -> int:
         """Finish messages stored before a crash but never answered; then flush the outbox."""

@@ -1,6 +1,8 @@
-"""What one customer turn is made of: what was understood, and what came of it.
+"""What one customer turn is made of: the engine's options, what was understood, what came of it.
 
-Whether the bot acts on what it understood is :func:`bot.nlu.decision.acted_intent`.
+The understand step (:mod:`bot.engine.understand`) makes the turn's one
+:class:`~bot.nlu.decision.Decision`; the later steps read the intent to act on from it
+(:attr:`Understanding.acted_intent`) and the stored message records its reason.
 """
 
 from __future__ import annotations
@@ -10,8 +12,23 @@ from dataclasses import dataclass
 from bot.engine.frustration import Signs
 from bot.messages import OutboundMessage
 from bot.nlu.client import ParseResult
+from bot.nlu.decision import Decision, Thresholds
 from bot.nlu.language import LanguageGuess
 from bot.storage.models import Conversation, Message
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    brand: str
+    default_language: str
+    languages: tuple[str, ...]
+    thresholds: Thresholds
+    """When the bot answers on its own (bot/nlu/decision.py)."""
+    low_confidence_turns: int
+    frustration: bool = True
+    """Hand over when the customer is repeatedly angry (bot/engine/frustration.py)."""
+    # "was this helpful?" buttons under FAQ answers.
+    ask_helpful: bool = False
 
 
 @dataclass(slots=True)
@@ -33,16 +50,23 @@ class Understanding:
     nlu_error: str | None
     negative: Signs | None
     content_only: bool
+    decision: Decision | None = None
+    """Whether the bot acts on ``result`` and why; ``None`` when nothing was read."""
 
-    def record(
-        self, message: Message, conversation: Conversation, *, decision: str | None = None
-    ) -> None:
+    @property
+    def acted_intent(self) -> str | None:
+        """The intent the bot answers with, or ``None`` when it is unsure (or read nothing)."""
+        decision = self.decision
+        return decision.intent if decision is not None and decision.answers else None
+
+    def record(self, message: Message, conversation: Conversation) -> None:
         """Keep it on the message (the console shows it) and the conversation's language.
 
-        ``decision`` is why the bot acted on the intent or not (``Decision.reason``):
-        analytics and the unanswered report read it back (``bot.nlu.decision.was_acted_on``).
+        The decision's reason is kept as ``nlu["decision"]``: analytics and the unanswered
+        report read it back (``bot.nlu.decision.was_acted_on``).
         """
         result = self.result
+        decision = self.decision.reason if self.decision is not None else None
         message.language = self.guess.language
         message.intent = result.intent if result else None
         message.confidence = result.confidence if result else None

@@ -1,7 +1,9 @@
 """Intent handlers, one module each, registered in one explicit table.
 
 A handler takes the customer's message and the turn's context and returns the
-replies; it never sends anything and knows no transport.
+replies; it never sends anything and knows no transport. Multi-turn dialogues
+(:mod:`bot.intents.dialogue`) have their own table beside it, :data:`DIALOGUES`, which
+the engine passes to ``continue_dialogue``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from bot.intents import (
     ticket_status,
 )
 from bot.intents.context import Handler, TurnContext
+from bot.intents.dialogue import Step
 
-__all__ = ["FALLBACK", "HANDLERS", "Handler", "TurnContext", "handler_for"]
+__all__ = ["DIALOGUES", "FALLBACK", "HANDLERS", "Handler", "TurnContext", "handler_for"]
 
 HANDLERS: dict[str, Handler] = {
     "greet": smalltalk.greet,
@@ -36,6 +39,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 FALLBACK: Handler = fallback.handle
+
+DIALOGUES: dict[str, Step] = {
+    ticket.DIALOGUE: ticket.continue_dialogue,
+}
+"""Every dialogue the bot runs, by name (the ``dialogues`` table stores the name)."""
 
 
 def handler_for(intent: str | None) -> Handler:

@@ -10,16 +10,13 @@ ends it too and is handled as usual, so the customer is never stuck in one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
 
 from bot.commands import CANCEL, is_command
+from bot.intents.context import TurnContext
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import Dialogue
-
-if TYPE_CHECKING:  # intents import this module: only the type, at check time
-    from bot.intents.context import TurnContext
 
 # Lower-case whole-message cancel words, in the bot's languages.
 CANCEL_WORDS = frozenset(
@@ -27,14 +24,8 @@ CANCEL_WORDS = frozenset(
      "გაუქმება", "შეწყვეტა", "रद्द", "रद्द करो", "रद्द करें"}
 )  # fmt: skip
 
-Step = Callable[[InboundMessage, "TurnContext", Dialogue], Awaitable[list[OutboundMessage]]]
-
-
-def steps() -> dict[str, Step]:
-    """Every dialogue the bot runs, by name (imported here to keep intents free of cycles)."""
-    from bot.intents import ticket
-
-    return {ticket.DIALOGUE: ticket.continue_dialogue}
+Step = Callable[[InboundMessage, TurnContext, Dialogue], Awaitable[list[OutboundMessage]]]
+"""Moves one dialogue on by a message; the table of them is ``bot.intents.DIALOGUES``."""
 
 
 def cancel_button(ctx: TurnContext) -> Button:
@@ -54,9 +45,12 @@ def takes(message: InboundMessage) -> bool:
 
 
 async def continue_dialogue(
-    message: InboundMessage, ctx: TurnContext
+    message: InboundMessage, ctx: TurnContext, steps: Mapping[str, Step]
 ) -> list[OutboundMessage] | None:
-    """The open dialogue's replies to this message, or None when no dialogue takes it."""
+    """The open dialogue's replies to this message, or None when no dialogue takes it.
+
+    ``steps`` are the dialogues the bot runs, by name (``bot.intents.DIALOGUES``).
+    """
     dialogues = DialogueRepository(ctx.session)
     dialogue = await dialogues.get(ctx.conversation.id)
     if dialogue is None:
@@ -67,7 +61,7 @@ async def continue_dialogue(
     if is_cancel(message):
         await dialogues.close(ctx.conversation.id)
         return [ctx.say("dialogue_cancelled")]
-    step = steps().get(dialogue.name)
+    step = steps.get(dialogue.name)
     if step is None:  # a dialogue from an older version of the bot: drop it
         await dialogues.close(ctx.conversation.id)
         return None

@@ -1,0 +1,145 @@
+"""The gate: a customer message is stored once, and a turn opens only when the bot may answer.
+
+- :func:`store_inbound` commits the message before anything else (the moment the
+  platform may be acknowledged) and drops a redelivery of one already stored;
+- :func:`open_turn` reads where the conversation stands: a message already handled
+  ends the turn (recovery met it); a resolved chat the customer writes to again is the
+  bot's again; while a person has the chat the message is kept for them and the bot
+  stays silent;
+- :func:`recheck` locks the conversation for the answer's transaction, after the
+  NLU: an agent who claimed the chat while the NLU was reading wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.commands import parse_csat
+from bot.handoff import HUMAN_STATES, HandoffReason, State, move
+from bot.intents.dialogue import takes
+from bot.messages import InboundMessage
+from bot.nlu.language import LanguageGuess
+from bot.storage.database import Database
+from bot.storage.dialogues import DialogueRepository
+from bot.storage.models import Conversation, Delivery, Message
+from bot.storage.repositories import ConversationRepository, MessageRepository
+
+DetectLanguage = Callable[[InboundMessage, str | None], LanguageGuess]
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Where the conversation stood when its turn opened (the gate's transaction)."""
+
+    conversation: Conversation
+    message: Message
+    state_before: State
+    previous_language: str | None
+    handled: bool = False
+    """Answered already: nothing more to do."""
+    human: bool = False
+    """A person has the chat: the message goes to the desk and the bot stays silent."""
+    returned: bool = False
+    """The chat was resolved and is the bot's again."""
+    in_dialogue: bool = False
+    """An open dialogue reads the message itself: no NLU for it."""
+
+
+async def store_inbound(db: Database, inbound: InboundMessage) -> int | None:
+    """Commit the customer's message; ``None`` when it is a redelivery of a stored one."""
+    async with db.transaction() as session:
+        conversations = ConversationRepository(session)
+        messages = MessageRepository(session)
+        conversation = await conversations.get_or_create(
+            channel=inbound.channel,
+            conversation_key=inbound.conversation_key,
+            user_id=inbound.user_id,
+            user_name=inbound.user_name,
+        )
+        stored = await messages.add_inbound(
+            conversation=conversation,
+            text=inbound.text,
+            payload=inbound.payload,
+            platform_message_id=inbound.message_id,
+        )
+        if stored is None:
+            return None
+        await session.flush()
+        for item in inbound.attachments:
+            await messages.add_attachment(
+                message=stored,
+                kind=item.kind,
+                platform_file_id=item.file_id,
+                file_name=item.file_name,
+                mime_type=item.mime_type,
+                size_bytes=item.size,
+                details={**item.details, "album": inbound.album} if inbound.album else item.details,
+            )
+        # Someone who writes to us can be written to again (they unblocked the bot).
+        await conversations.set_unreachable(conversation, reason=None)
+        return stored.id
+
+
+async def open_turn(
+    db: Database, inbound: InboundMessage, message_id: int, *, language: DetectLanguage
+) -> Opened:
+    """Read the stored message and its conversation, and let the turn through or not.
+
+    ``language`` detects the message's language, which the agent sees on a message
+    the bot does not read.
+    """
+    async with db.transaction() as session:
+        message = await MessageRepository(session).get(message_id)
+        assert message is not None
+        conversation = await ConversationRepository(session).get(message.conversation_id)
+        assert conversation is not None
+        if message.delivery != Delivery.RECEIVED:
+            # Already handled: recovery at start-up met it stored but unanswered.
+            return Opened(conversation, message, conversation.state, None, handled=True)
+        # A rating answers the resolved chat; anything else starts a new one with the bot.
+        returned = conversation.state == State.RESOLVED and parse_csat(inbound.payload) is None
+        if returned:
+            await move(
+                session,
+                conversation,
+                to=State.BOT,
+                reason=HandoffReason.CUSTOMER_RETURNED,
+                actor="customer",
+            )
+        human = conversation.state in HUMAN_STATES
+        if human:
+            message.delivery = Delivery.PROCESSED
+            message.sender = "customer"
+            # No NLU while a human has the chat, but the agent sees the language.
+            guess = language(inbound, conversation.language)
+            message.language = conversation.language = guess.language
+        in_dialogue = (
+            not human
+            and takes(inbound)
+            and await DialogueRepository(session).get(conversation.id) is not None
+        )
+        return Opened(
+            conversation,
+            message,
+            conversation.state,
+            conversation.language,
+            human=human,
+            returned=returned,
+            in_dialogue=in_dialogue,
+        )
+
+
+async def recheck(session: AsyncSession, message_id: int) -> tuple[Message, Conversation]:
+    """The message and its conversation, locked until the answer's transaction commits.
+
+    An agent claiming the chat meanwhile waits for the turn, and a claim that got in
+    while the NLU was parsing is seen here (the conversation is in a human state).
+    """
+    message = await MessageRepository(session).get(message_id)
+    assert message is not None
+    conversation = await ConversationRepository(session).get_for_update(message.conversation_id)
+    assert conversation is not None
+    return message, conversation
