@@ -13,25 +13,20 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commands import csat_buttons
 from bot.desk.core import DeskCore
 from bot.desk.policy import Conflict, NotAllowed, clean_text
 from bot.desk.reception import Reception
 from bot.desk.routing import Waiting, next_for
 from bot.events import DeskEvent, EventKind
 from bot.handoff import HandoffError, HandoffReason, State, StateChanged, move
-from bot.messages import Button, OutboundMessage
+from bot.messages import OutboundMessage
 from bot.storage.agent_desk import NoteRepository, QueueRepository
 from bot.storage.models import Agent, AgentPresence, Conversation, aware
 from bot.storage.repositories import AgentRepository
 
 MAX_REPLY = 4000
 MAX_NOTE = 4000
-CSAT_PREFIX = "/csat "
-CSAT_SCORES = (1, 2, 3, 4, 5)
-
-
-def csat_buttons() -> tuple[Button, ...]:
-    return tuple(Button(f"{score} ★", f"{CSAT_PREFIX}{score}") for score in CSAT_SCORES)
 
 
 class AgentActions:
