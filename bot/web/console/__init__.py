@@ -257,7 +257,12 @@ class Console:
         return self._outcome(request, (fields or {}).get("back", f"{PREFIX}/"), None)
 
     async def socket(self, websocket: WebSocket) -> None:
-        await live_socket(websocket, self)
+        await live_socket(
+            websocket,
+            sessions=self.sessions,
+            events=self.desk.events,
+            heartbeat=self.desk.heartbeat,
+        )
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -11,32 +11,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.events import Subscription
-from bot.web.console.auth import Login, same_origin
-
-if TYPE_CHECKING:
-    from bot.web.console import Console
+from bot.events import DeskEvents, Subscription
+from bot.web.console.auth import Login, Sessions, same_origin
 
 POLICY_VIOLATION = 1008
 LOGGED_OUT = 4401
 
+Heartbeat = Callable[[int], Awaitable[None]]
+"""Keep an agent (by id) counted as present: the desk's ``heartbeat``."""
 
-async def live_socket(websocket: WebSocket, console: Console) -> None:
-    login = await console.sessions.current(websocket)
+
+async def live_socket(
+    websocket: WebSocket, *, sessions: Sessions, events: DeskEvents, heartbeat: Heartbeat
+) -> None:
+    """Serve one console page's socket until it closes or its login ends."""
+    login = await sessions.current(websocket)
     if login is None or not same_origin(websocket):
         await websocket.close(code=POLICY_VIOLATION)
         return
     await websocket.accept()
-    await console.desk.heartbeat(login.agent_id)
-    async with console.desk.events.subscribe() as subscription:
+    await heartbeat(login.agent_id)
+    async with events.subscribe() as subscription:
         await websocket.send_json({"kind": "hello", "agent": login.name})
         tasks = [
             asyncio.create_task(_push(websocket, subscription)),
-            asyncio.create_task(_listen(websocket, console, login)),
+            asyncio.create_task(_listen(websocket, sessions, heartbeat, login)),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -53,7 +56,9 @@ async def _push(websocket: WebSocket, subscription: Subscription) -> None:
         await websocket.send_json(event.as_json())
 
 
-async def _listen(websocket: WebSocket, console: Console, login: Login) -> None:
+async def _listen(
+    websocket: WebSocket, sessions: Sessions, heartbeat: Heartbeat, login: Login
+) -> None:
     while True:
         raw = await websocket.receive_text()
         try:
@@ -61,7 +66,7 @@ async def _listen(websocket: WebSocket, console: Console, login: Login) -> None:
         except ValueError:
             continue
         if isinstance(frame, dict) and frame.get("type") == "heartbeat":
-            if await console.sessions.current(websocket) is None:
+            if await sessions.current(websocket) is None:
                 await websocket.close(code=LOGGED_OUT)
                 return
-            await console.desk.heartbeat(login.agent_id)
+            await heartbeat(login.agent_id)
