@@ -17,10 +17,12 @@ OnStored = Callable[[], Awaitable[None]]
 
 
 class OnMessage(Protocol):
-    """Where a channel hands each inbound message (``Engine.receive`` in the running bot).
+    """Where a channel hands each inbound message: the one callback given to ``start``.
 
-    ``on_stored`` is awaited once the message is committed: the moment a channel may
-    acknowledge it to the platform (a webhook's 200, a Socket Mode ack).
+    In the running bot it is ``metered_receive(engine.receive)``. Every channel passes
+    ``on_stored`` and every callback awaits it once the message is committed (or known
+    to be a redelivery): the moment a channel may acknowledge it to the platform (a
+    webhook's 200, a Socket Mode ack, the web chat's ``ack`` frame).
     """
 
     async def __call__(

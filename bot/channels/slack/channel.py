@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -66,16 +65,6 @@ anyway; Slack retries what is not acknowledged within 3 s."""
 MAX_BODY = 1 << 20
 RATE_LIMIT_RETRIES = 3
 STOP_GRACE_S = 5.0
-
-
-class _StoringReceiver(Protocol):
-    def __call__(
-        self,
-        inbound: InboundMessage,
-        /,
-        *,
-        on_stored: Callable[[], Awaitable[None]] | None = None,
-    ) -> Awaitable[object]: ...
 
 
 class _Recent(Generic[K, V]):
@@ -140,7 +129,6 @@ class SlackChannel:
         self._app_token = app_token
         self._socket: AsyncSocketModeHandler | None = None
         self._on_message: OnMessage | None = None
-        self._takes_on_stored = False
         self._tasks: set[asyncio.Task[None]] = set()
         # Per-process memory: what was offered (numbered replies), which button messages
         # were answered (double clicks), how far a split reply got before failing.
@@ -154,7 +142,6 @@ class SlackChannel:
 
     async def start(self, on_message: OnMessage) -> None:
         self._on_message = on_message
-        self._takes_on_stored = "on_stored" in inspect.signature(on_message).parameters
         # One connection pool for every Web API call (bolt's per-request clients share it).
         self.client.session = aiohttp.ClientSession()
         try:
@@ -297,11 +284,7 @@ class SlackChannel:
         async def mark_stored() -> None:
             stored.set()
 
-        if self._takes_on_stored:
-            await cast(_StoringReceiver, self._on_message)(inbound, on_stored=mark_stored)
-        else:
-            stored.set()
-            await self._on_message(inbound)
+        await self._on_message(inbound, on_stored=mark_stored)
 
     async def _show_choice(self, body: dict[str, Any], inbound: InboundMessage) -> None:
         message = body.get("message") or {}

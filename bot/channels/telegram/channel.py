@@ -10,11 +10,10 @@ each conversation in order. Converters live in ``telegram_inbound`` and ``telegr
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol, cast
+from typing import Any
 
 from starlette.routing import BaseRoute, Route
 from telegram import BotCommand, Message, Update
@@ -22,7 +21,7 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
-from bot.channels import ChannelSendError
+from bot.channels import ChannelSendError, OnMessage
 from bot.channels.telegram.inbound import BotIdentity, chat_id_of, to_inbound
 from bot.channels.telegram.outbound import CallbackPayloads, to_platform
 from bot.channels.telegram.polling import ALLOWED_UPDATES, TelegramDelivery, UpdatePoller
@@ -30,20 +29,12 @@ from bot.channels.telegram.retry import Backoff, SendRetryPolicy, retry_after_s
 from bot.channels.telegram.send import SendProgress, send_parts
 from bot.channels.telegram.setup import CommandMenu, check_settings, command_menu, redact_in_logs
 from bot.channels.telegram.webhook import WebhookEndpoint
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import OutboundMessage
 from bot.settings import TelegramSettings
 
 __all__ = ["TelegramChannel", "command_menu"]
 
 log = logging.getLogger(__name__)
-
-OnStored = Callable[[], Awaitable[None]]
-Receiver = Callable[[InboundMessage], Awaitable[object]]
-"""What ``start`` takes: ``OnMessage`` or anything returning more (``Engine.receive``)."""
-
-
-class _StoringReceiver(Protocol):
-    async def __call__(self, inbound: InboundMessage, *, on_stored: OnStored) -> object: ...
 
 
 class TelegramChannel:
@@ -81,8 +72,7 @@ class TelegramChannel:
         self.application.add_handler(TypeHandler(TelegramDelivery, self._handle))
         self.payloads = CallbackPayloads()
         self._me: BotIdentity | None = None
-        self._on_message: Receiver | None = None
-        self._acks_on_store = False
+        self._on_message: OnMessage | None = None
         self._connected = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._poller: UpdatePoller | None = None
@@ -93,10 +83,9 @@ class TelegramChannel:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, on_message: Receiver) -> None:
+    async def start(self, on_message: OnMessage) -> None:
         """Connect in the background: Telegram being down must not stop the rest of the bot."""
         self._on_message = on_message
-        self._acks_on_store = _takes_on_stored(on_message)
         self._runner = asyncio.create_task(self._run(), name="telegram")
 
     async def wait_connected(self, timeout_s: float | None = None) -> None:
@@ -229,11 +218,8 @@ class TelegramChannel:
                 key = inbound.conversation_key
                 self._typing[key] = self._spawn(self._show_typing(key))
 
-            if self._acks_on_store:
-                await cast(_StoringReceiver, self._on_message)(inbound, on_stored=stored)
-            else:
-                await self._on_message(inbound)
-                await stored()
+            # The update is settled (Telegram may move on) once the message is committed.
+            await self._on_message(inbound, on_stored=stored)
         except Exception as exc:
             log.exception("Telegram update %s failed", update.update_id)
             delivery.fail(exc)
@@ -312,15 +298,6 @@ class TelegramChannel:
             policy=self._retry,
             group=":" in conversation_key,
         )
-
-
-def _takes_on_stored(callback: Callable[..., Any]) -> bool:
-    # The engine's receive() can say when a message is committed; a plain callback
-    # cannot, and then an update counts as stored once the callback returns.
-    try:
-        return "on_stored" in inspect.signature(callback).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _finished(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels import ChannelSendError, RecipientUnreachable
+from bot.channels import ChannelSendError, OnStored, RecipientUnreachable
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.users import SlackDirectory
 from bot.messages import Button, InboundMessage, OutboundMessage
@@ -17,8 +17,9 @@ from tests.support.fake_slack import FakeSlack
 LONG = "\n\n".join(f"Part {i}. " + "lorem ipsum " * 220 for i in range(3))
 
 
-async def ignore(_: InboundMessage) -> None:
-    return None
+async def ignore(inbound: InboundMessage, *, on_stored: OnStored | None = None) -> None:
+    if on_stored is not None:
+        await on_stored()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import yaml
 from starlette.applications import Starlette
 
 from bot.app import build_channels, web_routes
+from bot.channels import OnStored
 from bot.channels.slack.channel import SlackChannel
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.settings import ConfigError, Secrets, Settings, SlackSettings
@@ -96,8 +97,9 @@ def test_base_url_and_events_path_come_from_the_environment(
 # --- the endpoint, without the engine ------------------------------------------------
 
 
-async def ignore(_: InboundMessage) -> None:
-    return None
+async def ignore(inbound: InboundMessage, *, on_stored: OnStored | None = None) -> None:
+    if on_stored is not None:
+        await on_stored()
 
 
 @pytest.fixture
@@ -186,8 +188,10 @@ async def test_a_message_that_cannot_be_stored_is_not_acknowledged() -> None:
 async def test_offered_buttons_answer_only_the_next_message() -> None:
     received: list[InboundMessage] = []
 
-    async def receive(inbound: InboundMessage) -> None:
+    async def receive(inbound: InboundMessage, *, on_stored: OnStored | None = None) -> None:
         received.append(inbound)
+        if on_stored is not None:
+            await on_stored()
 
     async with FakeSlack() as slack:
         channel = SlackChannel(
