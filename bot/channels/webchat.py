@@ -9,10 +9,11 @@ replies in the outbox until the browser reconnects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Protocol
 
-from bot.channels import ChannelSendError, OnMessage, RecipientOffline
+from bot.channels import ChannelSendError, OnMessage, OnStored, RecipientOffline
 from bot.messages import InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -75,17 +76,24 @@ def to_frame(message: OutboundMessage, *, message_id: str | None = None) -> dict
 
 
 class WebChatChannel:
-    """Holds the open sockets of each browser session; the ASGI route feeds it."""
+    """Holds the open sockets of each browser session; the ASGI route feeds it.
+
+    The socket (``bot.web.webchat``) hands each message to :meth:`receive`, which passes
+    it to the callback given to :meth:`start`, as every channel does: the running bot's
+    is ``metered_receive(engine.receive)``, so web chat turns are counted and timed too.
+    """
 
     name = "webchat"
 
     def __init__(self) -> None:
         self._sockets: dict[str, set[Socket]] = {}
         self._on_message: OnMessage | None = None
+        self._started = asyncio.Event()
         self._counter = 0
 
     async def start(self, on_message: OnMessage) -> None:
         self._on_message = on_message
+        self._started.set()
 
     async def stop(self) -> None:
         self._sockets.clear()
@@ -103,9 +111,15 @@ class WebChatChannel:
     def connected(self, session: str) -> bool:
         return bool(self._sockets.get(session))
 
-    async def receive(self, inbound: InboundMessage) -> None:
-        assert self._on_message is not None, "channel not started"
-        await self._on_message(inbound)
+    async def receive(self, inbound: InboundMessage, *, on_stored: OnStored | None = None) -> None:
+        """Hand one browser message to the callback; ``on_stored`` acknowledges it.
+
+        A message that arrives before the channel started (the web app serves while the
+        NLU server loads) waits for the start, unacknowledged, as a platform's would.
+        """
+        await self._started.wait()
+        assert self._on_message is not None
+        await self._on_message(inbound, on_stored=on_stored)
 
     async def send(self, conversation_key: str, message: OutboundMessage) -> str | None:
         sockets = list(self._sockets.get(conversation_key, ()))

@@ -1,4 +1,10 @@
-"""The web chat WebSocket route: frames in, through the engine, replies out."""
+"""The web chat WebSocket route: frames in, handed to the web chat channel, replies out.
+
+Each message goes to :meth:`WebChatChannel.receive`, so it reaches the engine through
+the callback the channel was started with, as every channel's messages do (counted and
+timed for ``/metrics``). The engine is used here only for the session's history and
+for sending replies that waited in the outbox while the browser was away.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
             async def acknowledge(frame_id: str = inbound.message_id) -> None:
                 await websocket.send_json({"type": "ack", "id": frame_id})
 
-            await engine.receive(inbound, on_stored=acknowledge)
+            await channel.receive(inbound, on_stored=acknowledge)
     except WebSocketDisconnect:
         pass
     finally:
