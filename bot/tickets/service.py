@@ -13,6 +13,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commands import csat_buttons, is_command
 from bot.desk.policy import (
     Clock,
     Conflict,
@@ -25,7 +26,7 @@ from bot.desk.policy import (
 from bot.events import DeskEvent, DeskEvents, EventKind
 from bot.i18n import Catalogue
 from bot.intents.context import TurnContext
-from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.messages import InboundMessage, OutboundMessage
 from bot.storage.database import Database
 from bot.storage.models import Agent, Conversation, Customer, Ticket, TicketStatus
 from bot.storage.repositories import ConversationRepository, TicketRepository
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 __all__ = ["SlaAlert", "SlaNotifier", "TicketService"]
 
 MAX_TEXT = 4000
-CSAT_BUTTONS = tuple(Button(f"{score} ★", f"/csat {score}") for score in range(1, 6))
 
 
 class TicketService:
@@ -219,7 +219,7 @@ class TicketService:
         the bot would not know what to do with it; a clear new question (an FAQ) is
         answered as usual. Commands and buttons (``/status``, a CSAT rating) pass.
         """
-        if inbound.payload is not None or inbound.text.lstrip().startswith("/"):
+        if is_command(inbound.text, inbound.payload):
             return None
         ticket = await TicketStore(ctx.session).awaiting_customer(ctx.conversation.id)
         if ticket is None:
@@ -350,7 +350,7 @@ class TicketService:
             # As the handoff does: ask for a rating; the csat intent stores the answer.
             conversation.csat_requested_at = now
             replies.append(
-                OutboundMessage(self._phrase("csat_request", language), buttons=CSAT_BUTTONS)
+                OutboundMessage(self._phrase("csat_request", language), buttons=csat_buttons())
             )
         return await self.line.store_outbound(session, conversation, replies, language=language)
 
