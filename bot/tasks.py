@@ -14,8 +14,12 @@ A :class:`TaskSupervisor` holds two kinds of named jobs:
 jobs' ``on_stop`` hooks (end a running retrain, let Slack calls in flight finish).
 
 Several workers: each worker runs its own supervisor with the same jobs. Nothing here
-elects a leader, so every job must be safe to run in several processes at once; each
-job says why it is in ``docs/decisions.md``.
+elects a leader, so every job must be safe to run in several processes at once. The
+sweeps are: they lock each row they change, check it again and move it with a
+conditional update or a unique key, so a chat times out once and an SLA alert fires once.
+The watcher and the Slack mirror hold per-worker state (the knowledge base in memory, the
+in-process desk events), so each worker needs its own. The outbox retry is safe within a
+worker but not yet across workers. ``docs/decisions.md`` (Operations) has the details.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -179,6 +180,9 @@ def test_nlu_tune_passes_its_options_and_records_them_beside_the_thresholds(
         return choice, []
 
     monkeypatch.setattr(tuning, "tune", tune)
+    # In this process: leave the test run's logging as it is.
+    monkeypatch.setattr(cli, "quiet_http_client_logs", lambda: None)
+    monkeypatch.setattr(logging, "basicConfig", lambda **_: None)
     report = tmp_path / "tune.json"
     argv = ["nlu", "tune", "--config", str(config), "--folds", "9", "--every", "4"]
     assert cli.main([*argv, "--min-oos-recall", "0.8", "--json", str(report), "--write"]) == 0
