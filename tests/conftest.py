@@ -21,7 +21,7 @@ from bot.nlu.client import RasaClient
 from bot.nlu.rasa_server import RasaSupervisor
 from bot.nlu.thresholds import configured
 from bot.nlu.training import compile_project, train
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
 from bot.storage.models import Base
@@ -37,7 +37,7 @@ DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def project_settings():  # type: ignore[no-untyped-def]
+def project_settings() -> Settings:
     settings, _ = load_settings(ROOT / "config.yml")
     return settings
 

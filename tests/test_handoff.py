@@ -7,7 +7,7 @@ import asyncio
 import itertools
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.handoff import (
     ALLOWED,
@@ -138,11 +138,13 @@ async def test_a_stale_writer_loses_and_learns_who_won(db: Database) -> None:
     async with db.transaction() as session:
         conversation = await ConversationRepository(session).get(conversation_id)
         assert conversation is not None
-        # The row changes under the loaded object, as another worker's commit would do.
+        # The row changes under the loaded object, as another worker's commit would do
+        # (synchronize_session=False: the loaded object must keep its stale 'queued').
         await session.execute(
-            Conversation.__table__.update()
+            update(Conversation)
             .where(Conversation.id == conversation_id)
             .values(state="agent", agent_id=ann)
+            .execution_options(synchronize_session=False)
         )
         with pytest.raises(StateChanged) as caught:
             await move(

@@ -19,6 +19,7 @@ from bot.storage.repositories import AgentRepository
 from bot.web.console.auth import LoginFailed, Sessions
 from tests.conftest import ROOT
 from tests.support.console import AgentClient
+from tests.support.waiting import wait_until
 
 SECRET = "s3cret-horse-battery"
 
@@ -135,17 +136,18 @@ async def test_helpdesk_run_serves_the_console(tmp_path: Path) -> None:
         stderr=asyncio.subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+
+    async def serving() -> bool:
+        # Another process: only asking its port tells when it is up.
+        assert process.returncode is None, "helpdesk run exited early"
+        try:
+            async with httpx.AsyncClient() as probe:
+                return (await probe.get(f"{base}/console/login")).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
-        async with asyncio.timeout(60):
-            while True:
-                try:
-                    async with httpx.AsyncClient() as probe:
-                        if (await probe.get(f"{base}/console/login")).status_code == 200:
-                            break
-                except httpx.TransportError:
-                    pass
-                assert process.returncode is None, "helpdesk run exited early"
-                await asyncio.sleep(0.2)
+        await wait_until(serving, within=60, what="helpdesk run serving", every=0.2)
         agent = AgentClient(base)
         assert (await agent.login("priya", SECRET)).status_code == 303
         board = await agent.http.get("/console/")

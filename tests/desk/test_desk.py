@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import ColumnElement
 
 from bot.desk.policy import Conflict, DeskError, NotAllowed
 from bot.events import EventKind
@@ -15,6 +15,8 @@ from bot.handoff import State
 from bot.storage.database import Database
 from bot.storage.models import AgentNote, Delivery, Direction, Feedback, Message, Ticket
 from tests.support.desk import SUNDAY, DeskRig, make_rig, test_policy
+from tests.support.stored_rows import Row, stored_rows
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -22,11 +24,8 @@ async def rig(db: Database) -> DeskRig:
     return await make_rig(db)
 
 
-async def rows(rig: DeskRig, model: type, *where: object) -> list:  # type: ignore[type-arg]
-    async with rig.db.transaction() as session:
-        # In insertion order: PostgreSQL returns unordered rows in physical order.
-        stmt = select(model).where(*where).order_by(model.id)  # type: ignore[attr-defined]
-        return list((await session.scalars(stmt)).all())
+async def rows(rig: DeskRig, model: type[Row], *where: ColumnElement[bool]) -> list[Row]:
+    return await stored_rows(rig.db, model, *where)
 
 
 # --- into the queue -------------------------------------------------------------------------
@@ -116,11 +115,13 @@ async def test_a_chat_claimed_while_the_bot_was_thinking_gets_no_bot_answer(
 
         task = asyncio.create_task(claim())
         claiming.append(task)
+
         # The claim commits now (telling the customer waits for this turn's lock); the
         # only signal of the commit is the row itself, so look at it.
-        async with asyncio.timeout(10):
-            while (await rig.conversation()).state != State.AGENT:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        async def committed() -> bool:
+            return (await rig.conversation()).state == State.AGENT
+
+        await wait_until(committed, within=10, what="the claim committed")
         claimed.set()
 
     rig.nlu.while_parsing = agent_claims_now

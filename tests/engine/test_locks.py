@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from bot.engine.locks import KeyedLocks
+from tests.support.waiting import still_pending
 
 KEY = ("webchat", "c1")
 
@@ -15,20 +16,24 @@ async def test_turns_run_one_at_a_time_in_the_order_places_were_taken() -> None:
     locks = KeyedLocks()
     order: list[str] = []
     running = 0
+    ready = {name: asyncio.Event() for name in "abc"}
 
-    async def turn(name: str, place_delay: float) -> None:
+    async def turn(name: str, ready_after: str | None) -> None:
         nonlocal running
         place = locks.place(KEY)
-        await asyncio.sleep(place_delay)  # e.g. storing the message before waiting
+        if ready_after is not None:  # e.g. storing the message before waiting
+            await ready[ready_after].wait()
+        ready[name].set()
         async with place:
             running += 1
             assert running == 1
+            # Held for a while on purpose: a second turn let in now would overlap.
             await asyncio.sleep(0.01)
             order.append(name)
             running -= 1
 
-    # The first to arrive is the slowest to get ready; it still goes first.
-    await asyncio.gather(turn("a", 0.05), turn("b", 0.0), turn("c", 0.02))
+    # The first to arrive is the last to get ready (b, then c, then a); it still goes first.
+    await asyncio.gather(turn("a", "c"), turn("b", None), turn("c", "b"))
     assert order == ["a", "b", "c"]
     assert len(locks) == 0
 
@@ -49,8 +54,7 @@ async def test_a_place_given_up_before_its_turn_keeps_the_line_exclusive() -> No
     third = locks.place(KEY)
     abandoned.release()  # its message failed to store
     entered = asyncio.ensure_future(third.__aenter__())
-    await asyncio.sleep(0.01)
-    assert not entered.done()  # the first turn is still running
+    assert await still_pending(entered)  # the first turn is still running
     await first.__aexit__(None, None, None)
     await asyncio.wait_for(entered, 1)
     third.release()
@@ -64,13 +68,12 @@ async def test_a_waiter_cancelled_in_line_neither_cancels_nor_skips_the_turn_ahe
     waiting = locks.place(KEY)
     waiter = asyncio.ensure_future(waiting.__aenter__())
     behind = locks.place(KEY)
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # one loop turn: the waiter starts and waits in its place
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
     entered = asyncio.ensure_future(behind.__aenter__())
-    await asyncio.sleep(0.01)
-    assert not entered.done()  # the first still holds its turn
+    assert await still_pending(entered)  # the first still holds its turn
     assert not first.gone.done()
     await first.__aexit__(None, None, None)
     await asyncio.wait_for(entered, 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.storage.migrate import upgrade_async
 from bot.storage.models import Delivery, Direction, Message
 from tests.conftest import ROOT, make_engine
 from tests.support.fake_channel import FakeChannel
+from tests.support.waiting import wait_until
 
 
 async def test_unreachable_rasa_is_a_typed_error() -> None:
@@ -94,7 +94,8 @@ async def test_killed_rasa_loses_no_message_and_recovers(tmp_path: Path, test_mo
         assert before[0].text.startswith("You can track your order")
 
         supervisor.kill()
-        await asyncio.sleep(0.2)
+        # The supervisor counts a restart once it has seen the process exit.
+        await wait_until(lambda: supervisor.restarts == 1, within=10, what="Rasa gone")
         during = await channel.push("how do I reset my password", user="kill")
         assert [r.text for r in during] == [engine.catalogue.get("nlu_unavailable", "en")]
         async with db.transaction() as session:

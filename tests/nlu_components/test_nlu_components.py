@@ -25,14 +25,14 @@ from tests.conftest import MODEL_CACHE, ROOT
 
 pytestmark = pytest.mark.rasa
 
-PIPELINE = [
+PIPELINE: list[dict[str, object]] = [
     {"name": "WhitespaceTokenizer"},
     {"name": "bot.nlu_components.sentence_embeddings.SentenceEmbeddingFeaturizer"},
     {"name": "bot.nlu_components.embedding_classifier.EmbeddingIntentClassifier"},
 ]
 
 # The same, with word TF-IDF next to the embeddings in the softmax (off by default).
-LEXICAL_PIPELINE = [
+LEXICAL_PIPELINE: list[dict[str, object]] = [
     *PIPELINE[:2],
     {**PIPELINE[2], "lexical": "word"},
 ]

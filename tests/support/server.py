@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 
 from bot.nlu.rasa_server import free_port
+from tests.support.waiting import wait_until
 
 
 @asynccontextmanager
@@ -19,10 +20,11 @@ async def serve(app: Any) -> AsyncIterator[str]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+    # uvicorn signals no event when it listens; its ``started`` flag is all there is.
+    await wait_until(lambda: server.started or task.done(), within=10, what="uvicorn listening")
+    if not server.started:
+        task.result()  # raises what stopped it
+        raise RuntimeError("uvicorn stopped before it started")
     try:
         yield f"127.0.0.1:{port}"
     finally:

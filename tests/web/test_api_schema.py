@@ -35,6 +35,7 @@ from bot.tickets.rules import TicketPolicy
 from bot.tickets.service import TicketService
 from bot.tickets.sla import SlaPolicy, Target
 from bot.web.api import TicketApi
+from tests.support.waiting import wait_until
 
 
 class NoCustomers:
@@ -83,12 +84,12 @@ class ApiThread:
             await service.create(subject=f"Seed {n}", description="", priority="normal", actor="t")
         app = Starlette()
         TicketApi(service).install(app)
-        self.server = uvicorn.Server(
+        server = self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
-        serving = asyncio.create_task(self.server.serve())
-        while not self.server.started:  # noqa: ASYNC110 (uvicorn has no started event)
-            await asyncio.sleep(0.02)
+        serving = asyncio.create_task(server.serve())
+        # uvicorn signals no event when it listens; its ``started`` flag is all there is.
+        await wait_until(lambda: server.started, within=10, what="uvicorn listening")
         self.ready.set()
         await serving
         await db.dispose()

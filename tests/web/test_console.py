@@ -14,6 +14,7 @@ import httpx
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from bot.handoff import State
 from bot.messages import InboundMessage
@@ -88,7 +89,7 @@ async def test_nothing_of_a_conversation_is_visible_without_login(rig: DeskRig, 
             )
             assert response.status_code == 401
     with pytest.raises(InvalidStatus):
-        async with websockets.connect(ws_url(base), origin=base):
+        async with websockets.connect(ws_url(base), origin=Origin(base)):
             pass
     assert (await rig.conversation("evil")).state == State.QUEUED
 
@@ -315,7 +316,7 @@ async def test_the_live_socket_pushes_customer_messages(rig: DeskRig, priya: Age
     conversation_id = await hostile_customer(rig)
     cookie = "; ".join(f"{k}={v}" for k, v in priya.http.cookies.items())
     async with websockets.connect(
-        ws_url(priya.base), origin=priya.base, additional_headers={"Cookie": cookie}
+        ws_url(priya.base), origin=Origin(priya.base), additional_headers={"Cookie": cookie}
     ) as socket:
         hello = json.loads(await asyncio.wait_for(socket.recv(), 5))
         assert hello == {"kind": "hello", "agent": "priya"}

@@ -28,6 +28,7 @@ from tests.conftest import TEST_KB, engine_options
 from tests.support.fake_slack import FakeSlack
 from tests.support.gated_nlu import GatedNlu
 from tests.support.server import serve
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.rasa
 
@@ -316,13 +317,15 @@ async def _identity(bot: SlackBot, user: str) -> ChannelIdentity:
 
 
 async def _settled_reply(bot: SlackBot, key: str) -> Message:
-    """The reply row once the engine has recorded how its send went."""
-    async with asyncio.timeout(10):
-        while True:
-            replies = [m for m in await bot.transcript(key) if m.direction == Direction.OUT]
-            if replies and replies[0].delivery != Delivery.PENDING:
-                return replies[0]
-            await asyncio.sleep(0.05)
+    """The reply row once the engine has recorded how its send went (only the row says)."""
+    replies: list[Message] = []
+
+    async def settled() -> bool:
+        replies[:] = [m for m in await bot.transcript(key) if m.direction == Direction.OUT]
+        return bool(replies) and replies[0].delivery != Delivery.PENDING
+
+    await wait_until(settled, within=10, what=f"the reply to {key} settled", every=0.05)
+    return replies[0]
 
 
 # --- Socket Mode ---------------------------------------------------------------------

@@ -331,7 +331,7 @@ async def test_an_album_gets_one_polite_reply_not_one_per_photo(bot: TelegramBot
         )
         assert conversation is not None
         stored = await MessageRepository(session).attachments(conversation.id)
-    assert [(a.platform_file_id, a.details["album"]) for a in stored] == [
+    assert [(a.platform_file_id, (a.details or {}).get("album")) for a in stored] == [
         (f"AgAD-{n}", "13579") for n in range(3)
     ]
 
