@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from bot.knowledge.loader import load_knowledge_base
 from bot.nlu.decision import Thresholds
@@ -22,8 +23,11 @@ from bot.storage.models import (
     Message,
     Ticket,
 )
+from bot.storage.repositories import MessageRepository
 from tests.conftest import TEST_KB, Pipeline
 from tests.support.gated_nlu import GatedNlu
+from tests.support.stored_rows import Row, stored_rows
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.rasa
 
@@ -34,11 +38,8 @@ def answer(faq_id: str, language: str) -> str:
     return KB.entries[faq_id].answers[language]
 
 
-async def rows(p: Pipeline, model: type, *where: object) -> list:  # type: ignore[type-arg]
-    async with p.db.transaction() as session:
-        # In insertion order: PostgreSQL returns unordered rows in physical order.
-        stmt = select(model).where(*where).order_by(model.id)  # type: ignore[attr-defined]
-        return list((await session.scalars(stmt)).all())
+async def rows(p: Pipeline, model: type[Row], *where: ColumnElement[bool]) -> list[Row]:
+    return await stored_rows(p.db, model, *where)
 
 
 async def test_english_question_gets_the_english_answer(pipeline: Pipeline) -> None:
@@ -206,17 +207,32 @@ async def test_message_stored_before_a_crash_is_answered_on_recovery(pipeline: P
 
 
 async def test_recovery_meeting_messages_still_in_line_answers_each_once(
-    pipeline: Pipeline,
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gated = GatedNlu(pipeline.engine.nlu)
     pipeline.engine.nlu = gated
     first = asyncio.ensure_future(pipeline.channel.push("where is my order"))
     second = asyncio.ensure_future(pipeline.channel.push("how do I reset my password"))
     await asyncio.wait_for(gated.reached.wait(), 30)
+
+    async def both_stored() -> bool:
+        return len(await rows(pipeline, Message, Message.direction == Direction.IN)) == 2
+
+    await wait_until(both_stored, within=10, what="the second message stored")
     # Both are stored and unanswered (the second waits in line behind the first) when
     # recovery reads what is unanswered, as at a start-up with channels already open.
+    read: list[Message] = []
+    unprocessed_inbound = MessageRepository.unprocessed_inbound
+
+    async def reading(repository: MessageRepository, *, limit: int = 100) -> Sequence[Message]:
+        found = await unprocessed_inbound(repository, limit=limit)
+        read.extend(found)
+        return found
+
+    monkeypatch.setattr(MessageRepository, "unprocessed_inbound", reading)
     recovery = asyncio.ensure_future(pipeline.engine.recover())
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: read, within=10, what="recovery read what is unanswered")
+    assert [m.text for m in read] == ["where is my order", "how do I reset my password"]
     gated.gate.set()
     await asyncio.gather(first, second, recovery)
     assert [m.text for m in pipeline.channel.sent_to("alice")] == [
@@ -235,6 +251,8 @@ async def test_each_read_message_records_the_decision_that_reports_count(
     pipeline.engine.options = replace(pipeline.engine.options, thresholds=strict)
     await pipeline.channel.push("how do I reset my password")
     first, second = await rows(pipeline, Message, Message.direction == Direction.IN)
+    assert first.nlu is not None and second.nlu is not None
+    assert second.confidence is not None
     assert first.nlu["decision"] == "confident"
     assert second.nlu["decision"] == "ambiguous"
     assert second.confidence >= strict.confidence
