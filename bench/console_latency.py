@@ -135,7 +135,7 @@ async def build(db_url: str) -> tuple[Any, Engine, Desk]:
             presence_timeout=timedelta(minutes=5),
         ),
     )
-    engine.attach_desk(desk)
+    engine.connect(desk=desk)
     await webchat.start(engine.receive)
     sessions = Sessions(
         db=db, secret_key=uuid.uuid4().hex, lifetime=timedelta(hours=1), clock=desk.clock

@@ -279,8 +279,8 @@ def build_watcher(
     )
 
 
-def attach_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
-    """Build the desk for a running helpdesk and connect it to the engine."""
+def build_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
+    """The agent desk for a helpdesk, writing to customers through its engine."""
     settings = helpdesk.settings
     desk = Desk(
         db=helpdesk.db,
@@ -290,13 +290,12 @@ def attach_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
         policy=HandoffPolicy.from_settings(settings.handoff),
         clock=clock,
     )
-    helpdesk.engine.attach_desk(desk)
     return desk
 
 
-def attach_tickets(helpdesk: Helpdesk, desk: Desk) -> TicketService:
-    """Build the ticket service for a running helpdesk: the engine hears follow-ups, and
-    SLA alerts go out on the desk's events (every open console), on the desk's clock."""
+def build_tickets(helpdesk: Helpdesk, desk: Desk) -> TicketService:
+    """The ticket service for a helpdesk: SLA alerts go out on the desk's events (every
+    open console), on the desk's clock."""
     service = TicketService(
         db=helpdesk.db,
         line=helpdesk.engine,
@@ -306,7 +305,6 @@ def attach_tickets(helpdesk: Helpdesk, desk: Desk) -> TicketService:
         events=desk.events,
         clock=desk.clock,
     )
-    helpdesk.engine.interceptors.append(service.follow_up)
     return service
 
 
@@ -355,7 +353,7 @@ async def chat(
     helpdesk = await prepare(settings, secrets, [terminal], progress)
     # Business hours and "nobody online" apply here too; agents answer from the console
     # of a `helpdesk run` on the same database (their replies reach us via the outbox).
-    attach_desk(helpdesk)
+    helpdesk.engine.connect(desk=build_desk(helpdesk))
     try:
         await helpdesk.start(progress=progress)
         if terminal.interactive:
@@ -392,8 +390,11 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     """``helpdesk run``'s ASGI app: the desk, tickets, Slack desk, console, API and webhooks;
     the helpdesk starts in the app's lifespan, and its supervisor runs the background jobs."""
     settings = helpdesk.settings
-    desk = attach_desk(helpdesk)
-    tickets = attach_tickets(helpdesk, desk)
+    desk = build_desk(helpdesk)
+    tickets = build_tickets(helpdesk, desk)
+    # The engine's collaborators, in one place: the desk admits queued chats and hears
+    # customers while a person has the chat; the tickets answer what waits on a customer.
+    helpdesk.engine.connect(desk=desk, follow_ups=[tickets])
     helpdesk.tasks.every("handoff-timeouts", SWEEP_EVERY_S, desk.sweep)
     helpdesk.tasks.every("tickets", settings.tickets.sweep_every_s, tickets.sweep)
     slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)

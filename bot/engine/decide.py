@@ -5,8 +5,9 @@ In order, the first that takes the turn answers it:
 1. a message with nothing to read (a photo, a sticker): one polite "I can only read
    text" (once per album);
 2. an open dialogue (:func:`bot.intents.dialogue.continue_dialogue`);
-3. follow-ups, such as a ticket waiting on the customer's answer (skipped when the
-   NLU failed: they need to know whether the bot understood);
+3. follow-ups (:class:`bot.ports.FollowUps`), such as a ticket waiting on the
+   customer's answer; each sees the turn through a :class:`bot.ports.TurnView` (skipped
+   when the NLU failed: they need to know whether the bot understood);
 4. repeated anger: the chat goes to a person;
 5. an NLU that could not answer: an honest "I cannot read messages right now".
 
@@ -15,7 +16,7 @@ When none takes it, :func:`bot.engine.dispatch.dispatch` runs the intent handler
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.engine.frustration import Signs, is_frustrated
@@ -24,16 +25,11 @@ from bot.handoff import HandoffReason, queue_for_human
 from bot.intents import TurnContext
 from bot.intents.dialogue import Step, continue_dialogue
 from bot.messages import InboundMessage, OutboundMessage
+from bot.ports import FollowUps, TurnView
 from bot.storage.repositories import MessageRepository
 
 # Frustration looks at the customer's latest messages (bot/engine/frustration.py).
 FRUSTRATION_WINDOW = 3
-
-# Runs before the intent handler with the intent the bot would act on (None: unsure);
-# returns replies to take the turn, or None to let it pass (tickets' follow-ups).
-Interceptor = Callable[
-    [InboundMessage, TurnContext, str | None], Awaitable[list[OutboundMessage] | None]
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +37,7 @@ class Decider:
     """The rules that may take a turn before its intent handler."""
 
     dialogues: Mapping[str, Step]
-    follow_ups: Sequence[Interceptor] = ()
+    follow_ups: Sequence[FollowUps] = ()
     detects_frustration: bool = True
 
     async def __call__(
@@ -53,9 +49,17 @@ class Decider:
         replies = await continue_dialogue(inbound, ctx, self.dialogues)
         if replies is not None:
             return replies
-        if understood.nlu_error is None:
-            for follow_up in self.follow_ups:
-                replies = await follow_up(inbound, ctx, understood.acted_intent)
+        if understood.nlu_error is None and self.follow_ups:
+            view = TurnView(
+                session=ctx.session,
+                conversation_id=ctx.conversation.id,
+                message_id=ctx.message.id,
+                message=inbound,
+                language=ctx.language,
+                intent=understood.acted_intent,
+            )
+            for service in self.follow_ups:
+                replies = await service.follow_up(view)
                 if replies is not None:
                     return replies
         if understood.negative is not None and await self._frustrated(ctx, understood.negative):

@@ -7,7 +7,8 @@
   bot's again; while a person has the chat the message is kept for them and the bot
   stays silent;
 - :func:`recheck` locks the conversation for the answer's transaction, after the
-  NLU: an agent who claimed the chat while the NLU was reading wins.
+  NLU: an agent who claimed the chat while the NLU was reading wins;
+- :func:`unanswered` finds what was stored but never answered (a crash), for recovery.
 """
 
 from __future__ import annotations
@@ -143,3 +144,26 @@ async def recheck(session: AsyncSession, message_id: int) -> tuple[Message, Conv
     conversation = await ConversationRepository(session).get_for_update(message.conversation_id)
     assert conversation is not None
     return message, conversation
+
+
+async def unanswered(db: Database) -> list[tuple[int, InboundMessage]]:
+    """Messages stored but never answered (the bot stopped mid-turn), as channels gave them."""
+    async with db.transaction() as session:
+        conversations = ConversationRepository(session)
+        pending = []
+        for row in await MessageRepository(session).unprocessed_inbound():
+            conversation = await conversations.get(row.conversation_id)
+            if conversation is not None:
+                pending.append((row.id, _as_inbound(row, conversation)))
+        return pending
+
+
+def _as_inbound(row: Message, conversation: Conversation) -> InboundMessage:
+    return InboundMessage(
+        channel=row.channel,
+        conversation_key=conversation.conversation_key,
+        user_id=str(conversation.customer_id),
+        text=row.text,
+        message_id=row.platform_message_id or f"recovered-{row.id}",
+        payload=row.payload,
+    )

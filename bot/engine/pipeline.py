@@ -6,6 +6,9 @@
     dispatch   else one intent handler (bot.engine.dispatch)
     deliver    replies stored in the outbox, then sent (bot.engine.outbox)
 
+Decide and dispatch run in one transaction with the conversation locked, which also
+stores the replies (bot.engine.answer); the sends happen after it commits.
+
 Every inbound message is committed before anything else happens and every reply
 is committed before it is sent, so a crash loses nothing and sends nothing twice
 (``recover`` picks up what was stored but not finished). Messages of one
@@ -17,49 +20,39 @@ acknowledgement never waits for them. Conversations run concurrently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels import ChannelRegistry, OnStored
-from bot.engine.decide import Decider, Interceptor
-from bot.engine.dispatch import dispatch, turn_context
-from bot.engine.gate import Opened, open_turn, recheck, store_inbound
+from bot.engine.answer import Answering
+from bot.engine.decide import Decider
+from bot.engine.gate import open_turn, store_inbound, unanswered
 from bot.engine.locks import KeyedLocks
 from bot.engine.outbox import Outbox
 from bot.engine.turn import EngineOptions, Turn, Understanding
 from bot.engine.understand import Reader
-from bot.handoff import HUMAN_STATES, HandoffDesk, State
+from bot.handoff import HandoffDesk
 from bot.i18n import Catalogue
 from bot.intents import DIALOGUES
-from bot.knowledge.loader import KnowledgeBase, LiveKnowledgeBase
+from bot.knowledge.loader import LiveKnowledgeBase
 from bot.messages import InboundMessage, OutboundMessage
 from bot.nlu.client import NluClient
+from bot.ports import FollowUps
 from bot.storage.database import Database
-from bot.storage.models import Conversation, Delivery, Message
+from bot.storage.models import Conversation, Message
 from bot.storage.repositories import ConversationRepository, MessageRepository
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Engine", "EngineOptions", "KeyedLocks", "Turn", "Understanding"]
 
-DeskListener = Callable[[Conversation, Message], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class _Answer:
-    """What the answer's transaction committed."""
-
-    conversation: Conversation
-    message: Message
-    replies: list[OutboundMessage] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
-    taken_over: bool = False
-    state_changed: bool = False
-
 
 class Engine:
+    """The bot's turn taker: what channels hand messages to (:meth:`receive`), and the
+    customer line the desk and the ticket service write through (:meth:`store_outbound`,
+    :meth:`deliver`). Its collaborators come in through :meth:`connect`."""
+
     def __init__(
         self,
         *,
@@ -76,9 +69,8 @@ class Engine:
         self.catalogue = catalogue
         self.channels = channels
         self.options = options
-        self.desk_listeners: list[DeskListener] = []
-        self.interceptors: list[Interceptor] = []
         self.desk: HandoffDesk | None = None
+        self.follow_ups: tuple[FollowUps, ...] = ()
         self._locks = KeyedLocks()  # turns (and the outbox's sends) of a conversation
         self._arrivals = KeyedLocks()  # its messages being stored
         self.outbox = Outbox(db=db, channels=channels, hold=self._locks.hold)
@@ -111,9 +103,19 @@ class Engine:
         """Send replies that are stored but not yet delivered; returns how many went out."""
         return await self.outbox.flush(channel=channel, conversation_key=conversation_key)
 
-    def attach_desk(self, desk: HandoffDesk) -> None:
-        """Let the agent desk admit queued chats and hear customer messages while it has them."""
+    def connect(
+        self, *, desk: HandoffDesk | None = None, follow_ups: Sequence[FollowUps] = ()
+    ) -> None:
+        """Plug in the services that take part in customer turns (``bot.app`` calls it once).
+
+        ``desk`` admits newly queued chats, hears customer messages while a person has
+        the chat, and catches up after each turn; without one, queued chats just wait.
+        ``follow_ups`` may answer a turn before its intent handler (a ticket waiting on
+        the customer). They are built after the engine (it is their customer line), so
+        they come in here rather than in the constructor; a later call replaces both.
+        """
         self.desk = desk
+        self.follow_ups = tuple(follow_ups)
 
     async def receive(
         self, inbound: InboundMessage, *, on_stored: OnStored | None = None
@@ -168,70 +170,29 @@ class Engine:
         understood = await reader.read(
             inbound, opened.previous_language, read=not opened.in_dialogue
         )
-        answer = await self._answer(inbound, message_id, opened, understood, kb)
-        if answer.taken_over:
+        answering = Answering(
+            self.db, self.outbox, self._decider(), self.desk, kb, self.catalogue, self.options
+        )
+        answer = await answering.answer(inbound, opened, understood)
+        if answer.taken_over:  # an agent claimed the chat while the NLU read
             await self._relay(answer.conversation, answer.message)
             return Turn([], answer.conversation.id)
+        # Deliver: the replies are committed; send them in order, still in line.
         for row_id, reply in zip(answer.rows, answer.replies, strict=True):
             await self.outbox.send(row_id, inbound.channel, inbound.conversation_key, reply)
         return Turn(answer.replies, answer.conversation.id, answer.state_changed)
 
-    async def _answer(
-        self,
-        inbound: InboundMessage,
-        message_id: int,
-        opened: Opened,
-        understood: Understanding,
-        kb: KnowledgeBase,
-    ) -> _Answer:
-        """Decide, dispatch and store the replies in one transaction, the conversation locked."""
-        async with self.db.transaction() as session:
-            message, conversation = await recheck(session, message_id)
-            answer = _Answer(conversation, message)
-            if conversation.state in HUMAN_STATES:
-                answer.taken_over = True  # an agent claimed the chat while the NLU read
-            else:
-                ctx = turn_context(
-                    session,
-                    conversation,
-                    message,
-                    understood,
-                    kb=kb,
-                    catalogue=self.catalogue,
-                    options=self.options,
-                )
-                replies = await self._decider()(inbound, ctx, understood)
-                if replies is None:
-                    replies = await dispatch(inbound, ctx, understood.acted_intent)
-                newly_queued = (
-                    conversation.state == State.QUEUED and opened.state_before != State.QUEUED
-                )
-                if self.desk is not None and newly_queued:
-                    replies = await self.desk.admit(
-                        session, conversation, replies=replies, language=understood.reply_language
-                    )
-                answer.replies = replies
-                answer.rows = await self.outbox.store_outbound(
-                    session, conversation, replies, language=understood.reply_language
-                )
-                answer.state_changed = opened.returned or conversation.state != opened.state_before
-            message.delivery = Delivery.PROCESSED
-            understood.record(message, conversation)
-        return answer
-
     def _decider(self) -> Decider:
         detects = self.desk.detects_frustration if self.desk else self.options.frustration
-        return Decider(DIALOGUES, tuple(self.interceptors), detects_frustration=detects)
+        return Decider(DIALOGUES, self.follow_ups, detects_frustration=detects)
 
     async def _relay(self, conversation: Conversation, message: Message) -> None:
-        listeners = list(self.desk_listeners)
-        if self.desk is not None:
-            listeners.append(self.desk.customer_message)
-        for listener in listeners:
-            try:
-                await listener(conversation, message)
-            except Exception:  # one broken listener must not cost the customer's message
-                log.exception("desk listener failed")
+        if self.desk is None:
+            return  # queued without a desk: the message waits, stored, for a person
+        try:
+            await self.desk.customer_message(conversation, message)
+        except Exception:  # the message is stored; the desk shows it on its next read
+            log.exception("relaying a customer message to the desk failed")
 
     async def _after_turn(self, turn: Turn) -> None:
         if self.desk is not None and turn.conversation_id is not None:
@@ -242,18 +203,9 @@ class Engine:
             except Exception:  # the customer's turn is done; the desk catches up later
                 log.exception("desk update after a turn failed")
 
-    async def _store_inbound(self, inbound: InboundMessage) -> int | None:
-        return await store_inbound(self.db, inbound)
-
     async def recover(self) -> int:
         """Finish messages stored before a crash but never answered; then flush the outbox."""
-        async with self.db.transaction() as session:
-            rows = await MessageRepository(session).unprocessed_inbound()
-            pending = []
-            for row in rows:
-                conversation = await ConversationRepository(session).get(row.conversation_id)
-                if conversation is not None:
-                    pending.append((row.id, _as_inbound(row, conversation)))
+        pending = await unanswered(self.db)
         for row_id, inbound in pending:
             async with self._locks.hold((inbound.channel, inbound.conversation_key)):
                 turn = await self._process(inbound, row_id)
@@ -269,14 +221,3 @@ class Engine:
             if conversation is None:
                 return []
             return list(await MessageRepository(session).transcript(conversation.id))
-
-
-def _as_inbound(row: Message, conversation: Conversation) -> InboundMessage:
-    return InboundMessage(
-        channel=row.channel,
-        conversation_key=conversation.conversation_key,
-        user_id=str(conversation.customer_id),
-        text=row.text,
-        message_id=row.platform_message_id or f"recovered-{row.id}",
-        payload=row.payload,
-    )

@@ -25,8 +25,8 @@ from bot.desk.policy import (
 )
 from bot.events import DeskEvent, DeskEvents, EventKind
 from bot.i18n import Catalogue
-from bot.intents.context import TurnContext
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import OutboundMessage
+from bot.ports import TurnView
 from bot.storage.database import Database
 from bot.storage.models import Agent, Conversation, Customer, Ticket, TicketStatus
 from bot.storage.repositories import ConversationRepository, TicketRepository
@@ -209,26 +209,29 @@ class TicketService:
 
     # --- the customer writes back (inside the engine's turn) -----------------------------------
 
-    async def follow_up(
-        self, inbound: InboundMessage, ctx: TurnContext, intent: str | None
-    ) -> list[OutboundMessage] | None:
-        """The engine's interceptor: a customer message about a ticket that waits on them.
+    async def follow_up(self, turn: TurnView) -> list[OutboundMessage] | None:
+        """The engine's follow-up (``bot.ports.FollowUps``): a message about a ticket that
+        waits on the customer.
 
         A ``pending`` ticket asked the customer something, so any words are the answer.
         After ``resolved``, a message reopens the ticket when it names the reference or
         the bot would not know what to do with it; a clear new question (an FAQ) is
         answered as usual. Commands and buttons (``/status``, a CSAT rating) pass.
         """
-        if is_command(inbound.text, inbound.payload):
+        text = turn.message.text
+        if is_command(text, turn.message.payload):
             return None
-        ticket = await TicketStore(ctx.session).awaiting_customer(ctx.conversation.id)
+        ticket = await TicketStore(turn.session).awaiting_customer(turn.conversation_id)
         if ticket is None:
             return None
         if ticket.status == TicketStatus.RESOLVED:
-            named = find_reference(inbound.text) == ticket.reference
-            if intent is not None and not named:
+            named = find_reference(text) == ticket.reference
+            if turn.intent is not None and not named:
                 return None
-        return [await self.customer_wrote(ctx.session, ticket, ctx.conversation, inbound.text)]
+        # The turn loaded (and locked) the conversation in this session already.
+        conversation = await ConversationRepository(turn.session).get(turn.conversation_id)
+        assert conversation is not None
+        return [await self.customer_wrote(turn.session, ticket, conversation, text)]
 
     async def customer_wrote(
         self, session: AsyncSession, ticket: Ticket, conversation: Conversation, text: str

@@ -12,6 +12,7 @@ from bot.intents import DIALOGUES, TurnContext
 from bot.messages import Attachment, InboundMessage, OutboundMessage
 from bot.nlu.decision import Thresholds, decide
 from bot.nlu.language import LanguageGuess
+from bot.ports import TurnView
 from bot.storage.database import Database
 from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import ConversationState, Dialogue, HandoffEvent
@@ -73,36 +74,37 @@ async def test_an_open_dialogue_takes_the_message_from_the_table_it_is_given(
     assert [r.text for r in replies or []] == ["noted"]
 
 
+class TicketWaiting:
+    """A follow-up that takes the turns the bot would not know what to do with."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+
+    async def follow_up(self, turn: TurnView) -> list[OutboundMessage] | None:
+        self.seen.append((turn.message.text, turn.intent))
+        return [OutboundMessage("added to your ticket")] if turn.intent is None else None
+
+
 async def test_a_follow_up_hears_the_acted_intent_and_may_take_the_turn(db: Database) -> None:
-    seen: list[str | None] = []
-
-    async def follow_up(
-        message: InboundMessage, ctx: TurnContext, intent: str | None
-    ) -> list[OutboundMessage] | None:
-        seen.append(intent)
-        return [OutboundMessage("added to your ticket")] if intent is None else None
-
-    decider = Decider(DIALOGUES, (follow_up,))
+    tickets = TicketWaiting()
+    decider = Decider(DIALOGUES, (tickets,))
     sure, unsure = inbound("hello"), inbound("the part is still loose")
     async with turn(db, sure) as ctx:
         assert await decider(sure, ctx, reading("greet")) is None
     async with turn(db, unsure) as ctx:
         replies = await decider(unsure, ctx, reading("out_of_scope"))
-    assert seen == ["greet", None]
+    assert tickets.seen == [("hello", "greet"), ("the part is still loose", None)]
     assert [r.text for r in replies or []] == ["added to your ticket"]
 
 
 async def test_follow_ups_wait_while_the_nlu_is_down(db: Database) -> None:
-    async def follow_up(
-        message: InboundMessage, ctx: TurnContext, intent: str | None
-    ) -> list[OutboundMessage] | None:
-        raise AssertionError("asked without knowing what the bot understood")
-
+    tickets = TicketWaiting()
     message = inbound("anyone there?")
     async with turn(db, message) as ctx:
-        replies = await Decider(DIALOGUES, (follow_up,))(
+        replies = await Decider(DIALOGUES, (tickets,))(
             message, ctx, reading(None, nlu_error="Rasa unreachable")
         )
+    assert tickets.seen == []  # asked nothing without knowing what the bot understood
     assert [r.text for r in replies or []] == [phrase("nlu_unavailable")]
 
 

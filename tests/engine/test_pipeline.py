@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.engine.gate import store_inbound
 from bot.knowledge.loader import load_knowledge_base
+from bot.messages import OutboundMessage
 from bot.nlu.decision import Thresholds
 from bot.reports.numbers_queries import numbers_for_period
 from bot.reports.unanswered_queries import unanswered_questions
@@ -40,6 +43,31 @@ def answer(faq_id: str, language: str) -> str:
 
 async def rows(p: Pipeline, model: type[Row], *where: ColumnElement[bool]) -> list[Row]:
     return await stored_rows(p.db, model, *where)
+
+
+class RelayDesk:
+    """A desk that only hears what customers write while a person has their chat."""
+
+    detects_frustration = True
+
+    def __init__(self) -> None:
+        self.relayed: list[str] = []
+
+    async def admit(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        *,
+        replies: Sequence[OutboundMessage],
+        language: str,
+    ) -> list[OutboundMessage]:
+        return list(replies)
+
+    async def customer_message(self, conversation: Conversation, message: Message) -> None:
+        self.relayed.append(message.text)
+
+    async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
+        return None
 
 
 async def test_english_question_gets_the_english_answer(pipeline: Pipeline) -> None:
@@ -122,14 +150,10 @@ async def test_asking_for_a_human_queues_the_conversation(pipeline: Pipeline) ->
         "customer_asked",
     )
     # While queued the bot stays silent, but the message is stored for the agent.
-    relayed: list[str] = []
-
-    async def desk(_: Conversation, message: Message) -> None:
-        relayed.append(message.text)
-
-    pipeline.engine.desk_listeners.append(desk)
+    desk = RelayDesk()
+    pipeline.engine.connect(desk=desk)
     assert await pipeline.channel.push("where is my order") == []
-    assert relayed == ["where is my order"]
+    assert desk.relayed == ["where is my order"]
     inbound = await rows(pipeline, Message, Message.direction == Direction.IN)
     assert [m.text for m in inbound] == ["/human", "where is my order"]
 
@@ -195,7 +219,7 @@ async def test_failed_send_stays_in_the_outbox_and_is_retried(pipeline: Pipeline
 async def test_message_stored_before_a_crash_is_answered_on_recovery(pipeline: Pipeline) -> None:
     inbound = pipeline.channel.message("how do I reset my password")
     # Simulate a crash right after the inbound commit: stored, never processed.
-    assert await pipeline.engine._store_inbound(inbound) is not None
+    assert await store_inbound(pipeline.db, inbound) is not None
     assert pipeline.channel.sent == []
     assert await pipeline.engine.recover() == 1
     assert [m.text for m in pipeline.channel.sent_to("alice")] == [answer("reset_password", "en")]

@@ -206,6 +206,6 @@ async def make_rig(
         policy=policy or test_policy(),
         clock=clock,
     )
-    engine.attach_desk(desk)
+    engine.connect(desk=desk)
     await channel.start(engine.receive)
     return DeskRig(db, engine, desk, channel, clock, scripted)

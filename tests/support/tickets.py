@@ -78,5 +78,5 @@ async def make_ticket_rig(db: Database, *, channel: object = None, **kwargs: obj
         events=rig.desk.events,
         clock=rig.clock,
     )
-    rig.engine.interceptors.append(service.follow_up)
+    rig.engine.connect(desk=rig.desk, follow_ups=[service])
     return TicketRig(rig, service)
