@@ -135,8 +135,9 @@ async def queue_for_human(
 class HandoffDesk(Protocol):
     """What the engine needs from the agent desk (implemented by :class:`bot.desk.service.Desk`).
 
-    Without a desk the engine still queues conversations and stays silent while they
-    wait, but does not check business hours, agents or timeouts.
+    ``bot.app`` plugs it in with ``Engine.connect(desk=...)``. Without a desk the engine
+    still queues conversations and stays silent while they wait, but does not check
+    business hours, agents or timeouts.
     """
 
     @property
