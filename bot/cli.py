@@ -9,9 +9,12 @@ import logging
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import ConfigError, Secrets, Settings, load_settings, resolve_config_path
+
+if TYPE_CHECKING:
+    from bot.storage.database import Database
 
 log = logging.getLogger("bot")
 
@@ -41,21 +44,13 @@ async def cmd_kb_check(args: argparse.Namespace, settings: Settings, _: Secrets)
 
 async def cmd_train(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
     from bot.knowledge.loader import LiveKnowledgeBase
-    from bot.nlu.training import compile_project, train
+    from bot.nlu.training import train_for
 
     kb = LiveKnowledgeBase(
         settings.knowledge_base.path, default_language=settings.bot.default_language
     )
-    project = compile_project(
-        kb.current, pipeline=settings.nlu.pipeline, build_dir=settings.nlu.build_dir
-    )
-    print(f"compiled {len(kb.current)} FAQ entries into {project.directory}", flush=True)
-    path = await train(
-        project,
-        models_dir=settings.nlu.models_dir,
-        rasa_venv=settings.nlu.rasa_venv,
-        progress=lambda line: print(line, flush=True),
-        force=args.force,
+    path = await train_for(
+        kb.current, settings.nlu, progress=lambda line: print(line, flush=True), force=args.force
     )
     print(path)
     return 0
@@ -70,86 +65,74 @@ async def cmd_db_upgrade(_: argparse.Namespace, settings: Settings, __: Secrets)
 
 
 async def cmd_agent(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
-    from bot.desk.accounts import (
-        AccountError,
-        add_agent,
-        list_agents,
-        parse_languages,
-        read_password,
-        set_password,
-        set_slack_user,
-    )
-    from bot.storage.database import Database
-    from bot.storage.migrate import upgrade_async
+    from bot.desk.accounts import AccountError
+    from bot.storage.migrate import open_database
 
-    if settings.database.auto_migrate:
-        await upgrade_async(settings.database.url)
-    db = Database(settings.database.url)
-    try:
-        if args.agent_command == "add":
-            languages = parse_languages(args.languages)
-            password = read_password(from_stdin=args.password_stdin)
-            print(
-                await add_agent(
-                    db,
-                    name=args.name,
-                    languages=languages,
-                    max_chats=args.max_chats,
-                    role=args.role,
-                    password=password,
-                    slack_user=args.slack_user,
-                )
-            )
-        elif args.agent_command == "password":
-            password = read_password(from_stdin=args.password_stdin)
-            if password is None:
-                raise AccountError("give the password on stdin (--password-stdin) or a terminal")
-            print(await set_password(db, name=args.name, password=password))
-        elif args.agent_command == "slack":
-            slack_user = None if args.clear else args.slack_user
-            if slack_user is None and not args.clear:
-                raise AccountError("give the Slack user id (U…), or --clear to unmap")
-            print(await set_slack_user(db, name=args.name, slack_user=slack_user))
-        else:
-            for line in await list_agents(db):
+    async with open_database(settings.database.url, migrate=settings.database.auto_migrate) as db:
+        try:
+            for line in await _agent_command(args, db):
                 print(line)
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
+        except AccountError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
+
+
+async def _agent_command(args: argparse.Namespace, db: Database) -> list[str]:
+    """What ``helpdesk agent add|password|slack|list`` did, as lines to print."""
+    from bot.desk import accounts
+
+    if args.agent_command == "add":
+        created = await accounts.add_agent(
+            db,
+            name=args.name,
+            languages=accounts.parse_languages(args.languages),
+            max_chats=args.max_chats,
+            role=args.role,
+            password=accounts.read_password(from_stdin=args.password_stdin),
+            slack_user=args.slack_user,
+        )
+        return [created]
+    if args.agent_command == "password":
+        password = accounts.read_password(from_stdin=args.password_stdin)
+        if password is None:
+            raise accounts.AccountError(
+                "give the password on stdin (--password-stdin) or a terminal"
+            )
+        return [await accounts.set_password(db, name=args.name, password=password)]
+    if args.agent_command == "slack":
+        if args.slack_user is None and not args.clear:
+            raise accounts.AccountError("give the Slack user id (U…), or --clear to unmap")
+        slack_user = None if args.clear else args.slack_user
+        return [await accounts.set_slack_user(db, name=args.name, slack_user=slack_user)]
+    return list(await accounts.list_agents(db))
 
 
 async def cmd_token(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
     from bot.storage.api_tokens import ApiTokenRepository
-    from bot.storage.database import Database
-    from bot.storage.migrate import upgrade_async
+    from bot.storage.migrate import open_database
 
-    if settings.database.auto_migrate:
-        await upgrade_async(settings.database.url)
-    db = Database(settings.database.url)
-    try:
-        async with db.transaction() as session:
-            tokens = ApiTokenRepository(session)
-            if args.token_command == "add":
-                if await tokens.find(args.name) is not None:
-                    print(f"error: a token named {args.name!r} exists", file=sys.stderr)
-                    return 1
-                token, _row = await tokens.add(args.name)
-                _stderr(f"API token {args.name!r} (shown once; store it now):")
-                print(token)
-            elif args.token_command == "revoke":
-                if not await tokens.revoke(args.name):
-                    print(f"error: no live token named {args.name!r}", file=sys.stderr)
-                    return 1
-                print(f"revoked {args.name}")
-            else:
-                for row in await tokens.list():
-                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
-                    print(f"{row.name}\t{row.prefix}…\t{state}\tcreated {row.created_at:%Y-%m-%d}")
-    finally:
-        await db.dispose()
+    async with (
+        open_database(settings.database.url, migrate=settings.database.auto_migrate) as db,
+        db.transaction() as session,
+    ):
+        tokens = ApiTokenRepository(session)
+        if args.token_command == "add":
+            if await tokens.find(args.name) is not None:
+                print(f"error: a token named {args.name!r} exists", file=sys.stderr)
+                return 1
+            token, _row = await tokens.add(args.name)
+            _stderr(f"API token {args.name!r} (shown once; store it now):")
+            print(token)
+        elif args.token_command == "revoke":
+            if not await tokens.revoke(args.name):
+                print(f"error: no live token named {args.name!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.name}")
+        else:
+            for row in await tokens.list():
+                state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+                print(f"{row.name}\t{row.prefix}…\t{state}\tcreated {row.created_at:%Y-%m-%d}")
     return 0
 
 
@@ -168,39 +151,11 @@ async def cmd_run(_: argparse.Namespace, settings: Settings, secrets: Secrets) -
 
 
 async def cmd_nlu_eval(args: argparse.Namespace, settings: Settings, _: Secrets) -> int:
-    from bot.knowledge.loader import load_knowledge_base
-    from bot.nlu.evaluation import load_cases, predict, report
-    from bot.nlu.rasa_server import RasaSupervisor
-    from bot.nlu.thresholds import configured
-    from bot.nlu.training import compile_project, train
+    from bot.nlu.tuning import evaluate
 
-    kb = load_knowledge_base(Path(args.kb), default_language=settings.bot.default_language)
-    cases = load_cases(Path(args.tests))
-    build_dir = settings.nlu.build_dir.parent / f"eval-{Path(args.kb).resolve().name}"
-    project = compile_project(kb, pipeline=settings.nlu.pipeline, build_dir=build_dir)
-    model = await train(
-        project,
-        models_dir=settings.nlu.models_dir,
-        rasa_venv=settings.nlu.rasa_venv,
-        progress=_stderr,
+    result = await evaluate(
+        settings, kb_dir=Path(args.kb), tests=Path(args.tests), progress=_stderr
     )
-    supervisor = RasaSupervisor(rasa_venv=settings.nlu.rasa_venv, model=model)
-    await supervisor.start()
-    client = supervisor.client(timeout_s=30)
-    try:
-        await supervisor.wait_ready(settings.nlu.startup_timeout_s)
-        predictions = await predict(
-            client,
-            cases,
-            kb=kb,
-            thresholds=configured(settings.nlu),
-            languages=settings.bot.languages,
-            default_language=settings.bot.default_language,
-        )
-    finally:
-        await client.close()
-        await supervisor.stop()
-    result = report(predictions)
     if args.json:
         Path(args.json).write_text(
             json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"

@@ -24,6 +24,7 @@ import yaml
 
 from bot.knowledge.loader import KnowledgeBase
 from bot.nlu.client import rasa_intent_name
+from bot.settings import NluSettings
 
 RASA_VERSION = "3.6.21"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # bot/
@@ -242,6 +243,29 @@ async def train(
             return await _train_locked(project, target, rasa, progress)
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+async def train_for(
+    kb: KnowledgeBase,
+    settings: NluSettings,
+    *,
+    progress: Progress = print,
+    build_dir: Path | None = None,
+    force: bool = False,
+) -> Path:
+    """Compile ``kb`` with the configured pipeline and train it: ``helpdesk train``, the
+    model ``helpdesk run`` needs, and ``helpdesk nlu eval``'s (a no-op for unchanged inputs)."""
+    project = compile_project(
+        kb, pipeline=settings.pipeline, build_dir=build_dir or settings.build_dir
+    )
+    progress(f"compiled {len(kb)} FAQ entries into {project.directory}")
+    return await train(
+        project,
+        models_dir=settings.models_dir,
+        rasa_venv=settings.rasa_venv,
+        progress=progress,
+        force=force,
+    )
 
 
 async def _train_locked(

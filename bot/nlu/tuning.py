@@ -1,4 +1,4 @@
-"""Validation data from the knowledge base itself, and the command that tunes on it.
+"""Validation data from the knowledge base itself, and the commands that tune and score.
 
 ``helpdesk nlu tune`` holds out every ``every``-th question of each FAQ entry,
 language and core intent (out-of-scope examples included), trains a model on the
@@ -6,6 +6,9 @@ rest, parses the held-out questions, chooses the thresholds on them
 (:func:`bot.nlu.thresholds.choose`) and writes them to ``config.yml``. The test file
 (``eval/demo_heldout.yml``) is never read. Extra labelled validation lines (the
 ``helpdesk nlu eval`` format) can be added with ``--validation FILE``.
+
+``helpdesk nlu eval`` (:func:`evaluate`) trains (or reuses) a model for a knowledge base
+and scores a test file at the configured thresholds.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ from typing import Any
 
 from bot.knowledge.loader import KnowledgeBase, load_knowledge_base
 from bot.nlu.client import FAQ_PREFIX
-from bot.nlu.evaluation import Parsed, TestCase, load_cases, parse_cases
+from bot.nlu.evaluation import Parsed, TestCase, judge, load_cases, parse_cases, report
 from bot.nlu.rasa_server import RasaSupervisor
-from bot.nlu.thresholds import Choice, Observation, choose
-from bot.nlu.training import CoreIntent, compile_project, load_core_intents, train
+from bot.nlu.thresholds import Choice, Observation, choose, configured
+from bot.nlu.training import (
+    CoreIntent,
+    compile_project,
+    load_core_intents,
+    train,
+    train_for,
+)
 from bot.settings import Settings
 
 
@@ -162,6 +171,31 @@ async def tune(
         observations, known_faq=lambda i: kb.get(i) is not None, min_oos_recall=min_oos_recall
     )
     return choice, parsed
+
+
+async def evaluate(
+    settings: Settings, *, kb_dir: Path, tests: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Score ``tests`` on a model of ``kb_dir`` at the configured thresholds (the report
+    format of ``helpdesk nlu eval``, predictions included)."""
+    kb = load_knowledge_base(kb_dir, default_language=settings.bot.default_language)
+    cases = load_cases(tests)
+    build_dir = settings.nlu.build_dir.parent / f"eval-{kb_dir.resolve().name}"
+    model = await train_for(kb, settings.nlu, progress=progress, build_dir=build_dir)
+    parsed = await parse_with_model(
+        model,
+        cases,
+        rasa_venv=settings.nlu.rasa_venv,
+        startup_timeout_s=settings.nlu.startup_timeout_s,
+    )
+    predictions = judge(
+        parsed,
+        thresholds=configured(settings.nlu),
+        known_faq=lambda faq_id: kb.get(faq_id) is not None,
+        languages=settings.bot.languages,
+        default_language=settings.bot.default_language,
+    )
+    return report(predictions)
 
 
 def _round(value: float | None) -> str:

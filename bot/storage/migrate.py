@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from bot.storage.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,6 +30,19 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     # env.py runs its own event loop, so migrations run in a worker thread.
     await asyncio.to_thread(upgrade, url, revision)
+
+
+@asynccontextmanager
+async def open_database(url: str, *, migrate: bool) -> AsyncIterator[Database]:
+    """A database for one command (``helpdesk agent``, ``helpdesk token``), migrated first
+    when ``database.auto_migrate`` says so, and closed after."""
+    if migrate:
+        await upgrade_async(url)
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 def current_head() -> str | None:
