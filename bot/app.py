@@ -35,7 +35,7 @@ from bot.nlu.kb_watch import KnowledgeWatcher, Retrainer
 from bot.nlu.model_swap import HotSwapNlu
 from bot.nlu.rasa_server import RasaSupervisor
 from bot.nlu.thresholds import configured as configured_thresholds
-from bot.nlu.training import Progress, compile_project, train
+from bot.nlu.training import Progress, train_for
 from bot.reports.metrics import (
     KbWatchCounters,
     MeteredNlu,
@@ -66,15 +66,7 @@ OUTBOX_RETRY_S = 5.0
 
 async def ensure_model(settings: Settings, kb: LiveKnowledgeBase, progress: Progress) -> Path:
     """Compile and train if the inputs changed; otherwise reuse the model named by their hash."""
-    project = compile_project(
-        kb.current, pipeline=settings.nlu.pipeline, build_dir=settings.nlu.build_dir
-    )
-    return await train(
-        project,
-        models_dir=settings.nlu.models_dir,
-        rasa_venv=settings.nlu.rasa_venv,
-        progress=progress,
-    )
+    return await train_for(kb.current, settings.nlu, progress=progress)
 
 
 def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
