@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -37,13 +37,14 @@ from bot.nlu.rasa_server import RasaSupervisor
 from bot.nlu.thresholds import configured as configured_thresholds
 from bot.nlu.training import Progress, train_for
 from bot.reports.metrics import (
+    FailedTurnCounter,
     KbWatchCounters,
     MeteredNlu,
     install_error_counter,
     metered_receive,
     metrics_route,
 )
-from bot.settings import Secrets, Settings
+from bot.settings import Secrets, Settings, WebSettings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
 from bot.tasks import TaskSupervisor
@@ -226,6 +227,7 @@ def build_helpdesk(
             low_confidence_turns=settings.nlu.low_confidence_turns,
             ask_helpful=settings.admin.helpful_buttons,
         ),
+        failures=FailedTurnCounter(),  # failed_turns_total on /metrics
     )
     watcher = build_watcher(settings, kb, nlu, supervisor)
     return Helpdesk(
@@ -423,6 +425,17 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     return app
 
 
+def proxy_options(web: WebSettings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: trust ``X-Forwarded-*`` only from ``web.forwarded_allow_ips``.
+
+    uvicorn's own default trusts 127.0.0.1 (or ``$FORWARDED_ALLOW_IPS``); a local process
+    could then pick any client address, and the login throttle counts per address.
+    """
+    if not web.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(web.forwarded_allow_ips)}
+
+
 async def serve(settings: Settings, secrets: Secrets, *, progress: Progress) -> None:
     """``helpdesk run``: the whole service on ``web.host``/``web.port`` until interrupted."""
     import uvicorn
@@ -431,7 +444,11 @@ async def serve(settings: Settings, secrets: Secrets, *, progress: Progress) -> 
     helpdesk = await prepare(settings, secrets, channels, progress)
     app = build_web_app(helpdesk, channels, progress)
     config = uvicorn.Config(
-        app, host=settings.web.host, port=settings.web.port, log_level=settings.log_level.lower()
+        app,
+        host=settings.web.host,
+        port=settings.web.port,
+        log_level=settings.log_level.lower(),
+        **proxy_options(settings.web),
     )
     base = f"http://{settings.web.host}:{settings.web.port}"
     progress(f"web chat: {base}/")

@@ -67,6 +67,10 @@ class DatabaseSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
+    """Addresses or networks (``10.0.0.0/8``) of the reverse proxy allowed to set
+    ``X-Forwarded-For``/``-Proto``; empty: nobody, the peer's own address is the client
+    (the login throttle counts per client address, so a forged header must not count)."""
 
 
 class NluSettings(_Section):

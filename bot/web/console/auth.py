@@ -11,7 +11,9 @@
   or header ``X-CSRF-Token``) and, when the browser sends one, a same-origin
   ``Origin``. The login form uses a double-submit token of its own.
 - Five failed logins for one name from one address within 15 minutes block that
-  pair for the rest of the window.
+  pair for the rest of the window; twenty from one address (any names) block the
+  address, fifty for one name (any addresses) block the name. Attempts count before the
+  password is checked, so parallel guesses cannot overtake the count.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -40,6 +43,8 @@ SESSION_COOKIE = "helpdesk_console"
 LOGIN_COOKIE = "helpdesk_login"
 FLASH_COOKIE = "helpdesk_flash"
 COOKIE_PATH = "/console"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,30 +73,88 @@ class Throttled(Exception):
         self.retry_after_s = retry_after_s
 
 
+Key = tuple[str, str]
+"""(what is counted, its value): ("pair", "address\\0name"), ("address", ...), ("name", ...)."""
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One login attempt, counted as a failure from the moment it starts."""
+
+    throttle: LoginThrottle
+    keys: tuple[Key, ...]
+    at: float
+
+    def failed(self) -> None:
+        """Nothing to do: the attempt has counted since :meth:`LoginThrottle.begin`."""
+
+    def succeeded(self) -> None:
+        """Take the attempt back, and forget the pair's earlier failures."""
+        self.throttle.forget(self)
+
+
 class LoginThrottle:
-    """Failed attempts per (address, name) in a sliding window (in-process)."""
+    """Failed logins in a sliding window: per (address, name), per address, per name.
 
-    def __init__(self, *, limit: int = 5, window_s: float = 900) -> None:
-        self.limit = limit
+    An attempt counts from the moment it starts, before the password is checked, and the
+    check and the count happen with no ``await`` between them, so the event loop makes
+    them one step: forty parallel guesses get five password checks, not forty. A success
+    takes its own attempt back. The counters live in this process (see docs/security.md
+    for several workers); keys with no recent attempt are dropped, so spraying random
+    names costs memory only for the window.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_pair: int = 5,
+        per_address: int = 20,
+        per_name: int = 50,
+        window_s: float = 900,
+    ) -> None:
+        self.per_pair = per_pair
+        self.per_address = per_address
+        self.per_name = per_name
         self.window_s = window_s
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._attempts: dict[Key, deque[float]] = {}
 
-    def check(self, key: tuple[str, str]) -> None:
-        failures = self._recent(key)
-        if len(failures) >= self.limit:
-            raise Throttled(int(failures[0] + self.window_s - time.monotonic()) + 1)
+    def begin(self, client: str, name: str) -> Attempt:
+        """Count an attempt of ``name`` from ``client``; :class:`Throttled` if over a limit."""
+        now = time.monotonic()
+        keys = (("pair", f"{client}\0{name}"), ("address", client), ("name", name))
+        limits = (self.per_pair, self.per_address, self.per_name)
+        for key, limit in zip(keys, limits, strict=True):
+            recent = self._recent(key, now)
+            if len(recent) >= limit:
+                log.warning("console login throttled: %s %r", key[0], key[1].replace("\0", " "))
+                raise Throttled(int(recent[0] + self.window_s - now) + 1)
+        for key in keys:
+            self._attempts.setdefault(key, deque()).append(now)
+        return Attempt(self, keys, now)
 
-    def failed(self, key: tuple[str, str]) -> None:
-        self._recent(key).append(time.monotonic())
+    def forget(self, attempt: Attempt) -> None:
+        pair, *others = attempt.keys
+        self._attempts.pop(pair, None)
+        for key in others:
+            recent = self._attempts.get(key)
+            if recent is not None and attempt.at in recent:
+                recent.remove(attempt.at)
 
-    def succeeded(self, key: tuple[str, str]) -> None:
-        self._failures.pop(key, None)
+    def _recent(self, key: Key, now: float) -> deque[float]:
+        recent = self._attempts.get(key)
+        if recent is None:
+            return deque()
+        while recent and recent[0] <= now - self.window_s:
+            recent.popleft()
+        if not recent:
+            del self._attempts[key]
+        if len(self._attempts) > 10_000:
+            self._sweep(now)
+        return recent
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        failures = self._failures[key]
-        while failures and failures[0] < time.monotonic() - self.window_s:
-            failures.popleft()
-        return failures
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, v in self._attempts.items() if not v or v[-1] <= now - self.window_s]:
+            del self._attempts[key]
 
 
 class Sessions:
@@ -115,15 +178,14 @@ class Sessions:
 
     async def login(self, name: str, password: str, *, client: str) -> tuple[str, Agent]:
         """Check the password and open a session; returns the cookie value and the agent."""
-        key = (client, name.strip().lower())
-        self.throttle.check(key)
+        attempt = self.throttle.begin(client, name.strip().lower())
         async with self.db.transaction() as session:
             agent = await AgentRepository(session).find(name.strip())
         stored = agent.password_hash if agent is not None else None
         if not await asyncio.to_thread(verify_password, stored, password) or agent is None:
-            self.throttle.failed(key)
+            attempt.failed()
             raise LoginFailed("Wrong name or password.")
-        self.throttle.succeeded(key)
+        attempt.succeeded()
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
         async with self.db.transaction() as session:
