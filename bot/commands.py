@@ -27,6 +27,7 @@ __all__ = [
     "COMMAND_INTENTS",
     "CSAT_SCORES",
     "HUMAN",
+    "MAX_ROW_ID",
     "Command",
     "HelpfulVote",
     "csat_buttons",
@@ -45,7 +46,10 @@ CSAT_SCORES = (1, 2, 3, 4, 5)
 
 _SLASH = re.compile(r"^/(?P<name>[a-z_]+)(?:@\w+)?(?:\s+(?P<arg>.*))?$", re.DOTALL)
 _CSAT = re.compile(r"^/csat ([1-5])$")
-_HELPFUL = re.compile(r"^/helpful (\d+) (yes|no)$")
+_HELPFUL = re.compile(r"^/helpful (\d{1,10}) (yes|no)$")
+MAX_ROW_ID = 2**31 - 1
+"""The largest id a button may name: an INTEGER column's (PostgreSQL's is 32 bits). A
+payload comes back from the customer's side, so a bigger number is someone's invention."""
 
 COMMAND_INTENTS = {
     "start": "greet",
@@ -125,7 +129,7 @@ def helpful_payload(question_id: int, *, helpful: bool) -> str:
 def parse_helpful(payload: str | None) -> HelpfulVote | None:
     """A pressed "was this helpful?" button, or ``None``."""
     match = _HELPFUL.match(payload or "")
-    if match is None:
+    if match is None or int(match.group(1)) > MAX_ROW_ID:
         return None
     return HelpfulVote(int(match.group(1)), match.group(2) == "yes")
 

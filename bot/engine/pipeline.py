@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels import ChannelRegistry, OnStored
 from bot.engine.answer import Answering
 from bot.engine.decide import Decider
+from bot.engine.failures import FailedTurns, fail_message, is_transient
 from bot.engine.gate import open_turn, store_inbound, unanswered
 from bot.engine.locks import KeyedLocks
 from bot.engine.outbox import Outbox
@@ -62,6 +63,7 @@ class Engine:
         catalogue: Catalogue,
         channels: ChannelRegistry,
         options: EngineOptions,
+        failures: FailedTurns | None = None,
     ) -> None:
         self.db = db
         self.nlu = nlu
@@ -69,6 +71,8 @@ class Engine:
         self.catalogue = catalogue
         self.channels = channels
         self.options = options
+        self.failures = failures
+        """Where turns that crashed are counted (``/metrics``)."""
         self.desk: HandoffDesk | None = None
         self.follow_ups: tuple[FollowUps, ...] = ()
         self._locks = KeyedLocks()  # turns (and the outbox's sends) of a conversation
@@ -149,13 +153,30 @@ class Engine:
                 log.info("duplicate %s message %s dropped", inbound.channel, inbound.message_id)
                 return []
             async with place:
-                turn = await self._process(inbound, message_id)
+                turn = await self._turn(inbound, message_id, recovering=False)
         finally:
             storing.release()
             place.release()
         # Outside the line: the desk may write to other conversations (queue positions).
         await self._after_turn(turn)
         return turn.replies
+
+    async def _turn(self, inbound: InboundMessage, message_id: int, *, recovering: bool) -> Turn:
+        """One turn that fails alone: a crash marks its message failed (bot.engine.failures).
+
+        A database outage leaves the message for the next recovery; a live turn re-raises
+        it (the channel's platform redelivers), recovery logs it and goes on.
+        """
+        try:
+            return await self._process(inbound, message_id)
+        except Exception as exc:
+            if not is_transient(exc):
+                await fail_message(self.db, message_id, inbound.channel, exc, counter=self.failures)
+            elif recovering:
+                log.exception("recovering %s message %d failed", inbound.channel, message_id)
+            else:
+                raise
+            return Turn([])
 
     async def _process(self, inbound: InboundMessage, message_id: int) -> Turn:
         """One turn, holding the conversation's place in line: the five steps in order."""
@@ -205,13 +226,18 @@ class Engine:
 
     async def recover(self) -> int:
         """Finish messages stored before a crash but never answered; then flush the outbox."""
-        pending = await unanswered(self.db)
-        for row_id, inbound in pending:
-            async with self._locks.hold((inbound.channel, inbound.conversation_key)):
-                turn = await self._process(inbound, row_id)
-            await self._after_turn(turn)
+        seen: set[int] = set()
+        while True:  # in batches, until a read finds nothing new
+            pending = [(row_id, i) for row_id, i in await unanswered(self.db) if row_id not in seen]
+            if not pending:
+                break
+            for row_id, inbound in pending:
+                seen.add(row_id)
+                async with self._locks.hold((inbound.channel, inbound.conversation_key)):
+                    turn = await self._turn(inbound, row_id, recovering=True)
+                await self._after_turn(turn)
         await self.flush_outbox()
-        return len(pending)
+        return len(seen)
 
     async def transcript(self, *, channel: str, conversation_key: str) -> list[Message]:
         async with self.db.transaction() as session:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.commands import HUMAN, helpful_payload
+from bot.commands import HUMAN, MAX_ROW_ID, helpful_payload
 from bot.intents.context import TurnContext
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.nlu.client import FAQ_PREFIX
@@ -32,8 +32,9 @@ async def handle(message: InboundMessage, ctx: TurnContext) -> list[OutboundMess
         str(e.get("entity")): str(e.get("value")) for e in (ctx.nlu.entities if ctx.nlu else ())
     }
     helpful = values.get("vote") == "yes"
-    question_id = int(values["message_id"]) if values.get("message_id", "").isdigit() else None
-    if question_id is not None:
+    named = values.get("message_id", "")
+    question_id = int(named) if named.isdigit() and len(named) <= 10 else None
+    if question_id is not None and question_id <= MAX_ROW_ID:
         await _record(ctx, question_id, helpful=helpful)
     if helpful:
         return [ctx.say("helpful_thanks")]

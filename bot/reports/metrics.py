@@ -90,6 +90,20 @@ FAQ_VOTES = Counter(
     registry=REGISTRY,
 )
 
+FAILED_TURNS = Counter(
+    "helpdesk_failed_turns_total",
+    "Customer messages whose turn crashed: marked failed with the error, not retried.",
+    ["channel"],
+    registry=REGISTRY,
+)
+
+
+class FailedTurnCounter:
+    """The engine's failed turns, on ``/metrics`` (``Engine(failures=...)``)."""
+
+    def failed(self, channel: str) -> None:
+        FAILED_TURNS.labels(channel).inc()
+
 
 class KbWatchCounters:
     """The knowledge-base watcher's counts, on ``/metrics`` (its ``counters``)."""

@@ -48,10 +48,13 @@ class Direction(enum.StrEnum):
 
 
 class Delivery(enum.StrEnum):
-    """Inbound: received -> processed. Outbound (the outbox): pending -> sent | failed."""
+    """Inbound: received -> processed | waiting_nlu -> processed, or failed (its turn
+    crashed: ``last_error`` says why). Outbound (the outbox): pending -> sent | failed."""
 
     RECEIVED = "received"
     PROCESSED = "processed"
+    WAITING_NLU = "waiting_nlu"
+    """Met an NLU outage: told "we saved your message", answered once the NLU is back."""
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"

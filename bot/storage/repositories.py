@@ -329,6 +329,27 @@ class MessageRepository:
         if give_up:
             message.delivery = Delivery.FAILED
 
+    async def mark_failed(self, message_id: int, *, error: str) -> None:
+        """A customer message whose turn crashed: kept, with why, and never tried again."""
+        message = await self.session.get(Message, message_id)
+        if message is None:
+            return
+        message.delivery = Delivery.FAILED
+        message.last_error = error[:500]
+
+    async def waiting_for_nlu(
+        self, *, conversation_id: int | None = None, before: int | None = None, limit: int = 100
+    ) -> Sequence[Message]:
+        """Customer messages that met an NLU outage, oldest first."""
+        stmt = select(Message).where(
+            Message.direction == Direction.IN, Message.delivery == Delivery.WAITING_NLU
+        )
+        if conversation_id is not None:
+            stmt = stmt.where(Message.conversation_id == conversation_id)
+        if before is not None:
+            stmt = stmt.where(Message.id < before)
+        return (await self.session.scalars(stmt.order_by(Message.id).limit(limit))).all()
+
     async def pending_outbound(
         self, *, channel: str | None = None, conversation_id: int | None = None, limit: int = 100
     ) -> Sequence[Message]:
