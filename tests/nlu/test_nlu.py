@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.nlu.client import NluResponseError, NluUnavailable, RasaClient, parse_command
-from bot.nlu.rasa_server import RasaSupervisor, free_port
+from bot.nlu.rasa_server import RasaPortTaken, RasaSupervisor, free_port
 from bot.nlu.training import rasa_environment
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
@@ -104,14 +108,145 @@ async def test_killed_rasa_loses_no_message_and_recovers(tmp_path: Path, test_mo
                     select(Message).where(Message.text == "how do I reset my password")
                 )
             ).one()
-        assert stored.direction == Direction.IN and stored.delivery == Delivery.PROCESSED
+        # Kept waiting for the NLU: answered for real once it is back (bot/engine).
+        assert stored.direction == Direction.IN and stored.delivery == Delivery.WAITING_NLU
         assert stored.nlu is not None and "error" in stored.nlu
 
         await supervisor.wait_ready(240)  # the supervisor restarted it
         assert supervisor.restarts == 1
         after = await channel.push("where is my order", user="kill")
-        assert after[0].text.startswith("You can track your order")
+        # The waiting message is answered first, then the new one.
+        assert after[0].text.startswith("To reset your password")
+        assert after[1].text.startswith("You can track your order")
     finally:
         await nlu.close()
         await supervisor.stop()
         await db.dispose()
+
+
+# --- a supervised Rasa dies with the bot; a stale one on the port is replaced ------------------
+
+# A stand-in for ``rasa run``: a real server, started by the supervisor exactly as Rasa is,
+# that holds its port and answers /status only to the token it was started with. (A real
+# Rasa takes ~20 s to start; what matters here is the process and its port.)
+STAND_IN = """\
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+args = sys.argv[1:]
+port = int(args[args.index("--port") + 1])
+token = next(a.split("=", 1)[1] for a in args if a.startswith("--auth-token="))
+
+
+class Status(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        ours = f"token={token}" in self.path
+        self.send_response(200 if ours else 401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"model_file": "stand-in.tar.gz"}' if ours else b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+HTTPServer(("127.0.0.1", port), Status).serve_forever()
+"""
+
+# A bot process in miniature: it supervises the stand-in, says the server's pid, then waits.
+BOT = """\
+import asyncio, sys
+from pathlib import Path
+from bot.nlu.rasa_server import RasaSupervisor
+
+async def main() -> None:
+    venv, port, log = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    rasa = RasaSupervisor(rasa_venv=venv, model=Path("m.tar.gz"), port=port, log_file=log)
+    await rasa.start()
+    await rasa.wait_ready(20)
+    print(rasa.pid, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def stand_in_venv(tmp_path: Path) -> Path:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    rasa = venv / "bin" / "rasa"
+    rasa.write_text(f"#!{sys.executable}\n{STAND_IN}", encoding="utf-8")
+    rasa.chmod(0o755)
+    return venv
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may wait a while for init to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_the_supervised_server_dies_with_a_killed_bot(tmp_path: Path) -> None:
+    venv, port = stand_in_venv(tmp_path), free_port()
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BOT,
+        str(venv),
+        str(port),
+        str(tmp_path / "rasa.log"),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert bot.stdout is not None
+    line = await asyncio.wait_for(bot.stdout.readline(), timeout=30)
+    server = int(line)
+    assert running(server)
+    bot.kill()  # kill -9: no shutdown code runs
+    await bot.wait()
+    try:
+        await wait_until(lambda: not running(server), within=10, what="the server gone")
+    finally:
+        if running(server):
+            os.kill(server, signal.SIGKILL)
+
+
+async def test_a_stale_server_on_the_fixed_port_is_replaced(tmp_path: Path) -> None:
+    venv, port = stand_in_venv(tmp_path), free_port()
+    log = tmp_path / "rasa.log"
+    # What a crashed older bot left behind: its server, in a session of its own, with its
+    # own token (parses with ours would get 401), holding the port; no pidfile.
+    old = RasaSupervisor(rasa_venv=venv, model=Path("m.tar.gz"), port=port, log_file=log)
+    orphan = await asyncio.create_subprocess_exec(*old.command(), start_new_session=True)
+    rasa = RasaSupervisor(rasa_venv=venv, model=Path("m.tar.gz"), port=port, log_file=log)
+    try:
+        probe = old.client(timeout_s=2)
+        await wait_until(probe.ready, within=20, what="the stale server listening")
+        await probe.close()
+        await rasa.start()
+        await rasa.wait_ready(20)  # ready to *our* token: our own server answers
+        assert await asyncio.wait_for(orphan.wait(), timeout=5) == -signal.SIGTERM
+        assert rasa.pid != orphan.pid and rasa.pid is not None and running(rasa.pid)
+        assert (tmp_path / f"rasa-{port}.pid").read_text().split()[0] == str(rasa.pid)
+    finally:
+        await rasa.stop()
+        if orphan.returncode is None:
+            orphan.kill()
+            await orphan.wait()
+    assert not (tmp_path / f"rasa-{port}.pid").exists()
+
+
+async def test_another_program_on_the_fixed_port_is_a_clear_error(tmp_path: Path) -> None:
+    venv = stand_in_venv(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        rasa = RasaSupervisor(
+            rasa_venv=venv, model=Path("m.tar.gz"), port=port, log_file=tmp_path / "rasa.log"
+        )
+        with pytest.raises(RasaPortTaken, match=f"port {port} is in use"):
+            await rasa.start()
