@@ -157,6 +157,8 @@ class Helpdesk:
             log.info("answered %d messages stored before the last stop", recovered)
         # Only once the channels run: a retried reply needs its channel.
         self.tasks.every("outbox-retry", OUTBOX_RETRY_S, self.engine.flush_outbox)
+        # Messages that met an NLU outage get their real answer once it is back.
+        self.tasks.every("nlu-waiting", OUTBOX_RETRY_S, self.engine.answer_waiting)
         if self.watcher is not None:
             self.tasks.keep("kb-watch", self.watcher.run, on_stop=self.watcher.stop)
         self.ready = True

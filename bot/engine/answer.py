@@ -23,6 +23,10 @@ from bot.messages import InboundMessage, OutboundMessage
 from bot.storage.database import Database
 from bot.storage.models import Conversation, Delivery, Message
 
+MAX_NLU_ATTEMPTS = 50
+"""A message the NLU is back for but still cannot read (say, a wrong token) stops
+waiting after this many tries, marked failed with the NLU's error."""
+
 
 @dataclass(slots=True)
 class Answer:
@@ -57,6 +61,13 @@ class Answering:
         async with self.db.transaction() as session:
             message, conversation = await recheck(session, opened.message.id)
             answer = Answer(conversation, message)
+            if opened.waited and understood.nlu_error is not None:
+                # Still no NLU: the customer knows the message is saved; it waits on.
+                message.attempts += 1
+                if message.attempts >= MAX_NLU_ATTEMPTS:
+                    message.delivery = Delivery.FAILED
+                    message.last_error = f"NLU: {understood.nlu_error}"[:500]
+                return answer
             if conversation.state in HUMAN_STATES:
                 answer.taken_over = True
             else:
@@ -84,6 +95,8 @@ class Answering:
                     session, conversation, replies, language=language
                 )
                 answer.state_changed = opened.returned or conversation.state != opened.state_before
-            message.delivery = Delivery.PROCESSED
+            # An outage: "your message is saved" now, the real answer once the NLU is back.
+            waits = understood.nlu_error is not None and conversation.state == State.BOT
+            message.delivery = Delivery.WAITING_NLU if waits else Delivery.PROCESSED
             understood.record(message, conversation)
         return answer

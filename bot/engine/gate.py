@@ -8,7 +8,8 @@
   stays silent;
 - :func:`recheck` locks the conversation for the answer's transaction, after the
   NLU: an agent who claimed the chat while the NLU was reading wins;
-- :func:`unanswered` finds what was stored but never answered (a crash), for recovery.
+- :func:`unanswered` finds what was stored but never answered (a crash), for recovery;
+  :func:`waiting_for_nlu` what met an NLU outage, to answer once the NLU is back.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Opened:
     """The chat was resolved and is the bot's again."""
     in_dialogue: bool = False
     """An open dialogue reads the message itself: no NLU for it."""
+    waited: bool = False
+    """The message met an NLU outage before (the customer was told it is saved)."""
 
 
 async def store_inbound(db: Database, inbound: InboundMessage) -> int | None:
@@ -97,8 +100,13 @@ async def open_turn(
         assert message is not None
         conversation = await ConversationRepository(session).get(message.conversation_id)
         assert conversation is not None
-        if message.delivery != Delivery.RECEIVED:
+        waited = message.delivery == Delivery.WAITING_NLU
+        if message.delivery not in (Delivery.RECEIVED, Delivery.WAITING_NLU):
             # Already handled: recovery at start-up met it stored but unanswered.
+            return Opened(conversation, message, conversation.state, None, handled=True)
+        if waited and conversation.state != State.BOT:
+            # A person has the chat now (or it was resolved): they read it in the transcript.
+            message.delivery = Delivery.PROCESSED
             return Opened(conversation, message, conversation.state, None, handled=True)
         # A rating answers the resolved chat; anything else starts a new one with the bot.
         returned = conversation.state == State.RESOLVED and parse_csat(inbound.payload) is None
@@ -130,6 +138,7 @@ async def open_turn(
             human=human,
             returned=returned,
             in_dialogue=in_dialogue,
+            waited=waited,
         )
 
 
@@ -152,6 +161,28 @@ async def unanswered(db: Database) -> list[tuple[int, InboundMessage]]:
         conversations = ConversationRepository(session)
         pending = []
         for row in await MessageRepository(session).unprocessed_inbound():
+            conversation = await conversations.get(row.conversation_id)
+            if conversation is not None:
+                pending.append((row.id, _as_inbound(row, conversation)))
+        return pending
+
+
+async def waiting_for_nlu(
+    db: Database, *, before: int | None = None
+) -> list[tuple[int, InboundMessage]]:
+    """Messages that met an NLU outage, oldest first; ``before``: those of the same
+    conversation as message ``before`` that came before it."""
+    async with db.transaction() as session:
+        conversations = ConversationRepository(session)
+        messages = MessageRepository(session)
+        conversation_id = None
+        if before is not None:
+            message = await messages.get(before)
+            if message is None:
+                return []
+            conversation_id = message.conversation_id
+        pending = []
+        for row in await messages.waiting_for_nlu(conversation_id=conversation_id, before=before):
             conversation = await conversations.get(row.conversation_id)
             if conversation is not None:
                 pending.append((row.id, _as_inbound(row, conversation)))

@@ -28,7 +28,7 @@ from bot.channels import ChannelRegistry, OnStored
 from bot.engine.answer import Answering
 from bot.engine.decide import Decider
 from bot.engine.failures import FailedTurns, fail_message, is_transient
-from bot.engine.gate import open_turn, store_inbound, unanswered
+from bot.engine.gate import open_turn, store_inbound, unanswered, waiting_for_nlu
 from bot.engine.locks import KeyedLocks
 from bot.engine.outbox import Outbox
 from bot.engine.turn import EngineOptions, Turn, Understanding
@@ -153,12 +153,14 @@ class Engine:
                 log.info("duplicate %s message %s dropped", inbound.channel, inbound.message_id)
                 return []
             async with place:
+                earlier = await self._answer_waiting_before(message_id)
                 turn = await self._turn(inbound, message_id, recovering=False)
         finally:
             storing.release()
             place.release()
         # Outside the line: the desk may write to other conversations (queue positions).
-        await self._after_turn(turn)
+        for done in [*earlier, turn]:
+            await self._after_turn(done)
         return turn.replies
 
     async def _turn(self, inbound: InboundMessage, message_id: int, *, recovering: bool) -> Turn:
@@ -237,7 +239,33 @@ class Engine:
                     turn = await self._turn(inbound, row_id, recovering=True)
                 await self._after_turn(turn)
         await self.flush_outbox()
+        await self.answer_waiting()
         return len(seen)
+
+    async def answer_waiting(self) -> int:
+        """Answer the messages that met an NLU outage, once the NLU is back; returns how many.
+
+        The supervisor runs it every few seconds (bot/app.py). Each message takes its
+        conversation's place in line, and one already answered meanwhile (a newer message
+        of its conversation answers the waiting ones first) is not answered again.
+        """
+        if not await self.nlu.ready():
+            return 0
+        answered = 0
+        for row_id, inbound in await waiting_for_nlu(self.db):
+            async with self._locks.hold((inbound.channel, inbound.conversation_key)):
+                turn = await self._turn(inbound, row_id, recovering=True)
+            await self._after_turn(turn)
+            answered += bool(turn.replies)
+        return answered
+
+    async def _answer_waiting_before(self, message_id: int) -> list[Turn]:
+        """In line for a new message: first the conversation's messages that wait for the
+        NLU, if it is back, so the customer's answers keep their order."""
+        earlier = await waiting_for_nlu(self.db, before=message_id)
+        if not earlier or not await self.nlu.ready():
+            return []
+        return [await self._turn(inbound, row_id, recovering=True) for row_id, inbound in earlier]
 
     async def transcript(self, *, channel: str, conversation_key: str) -> list[Message]:
         async with self.db.transaction() as session:
