@@ -93,6 +93,8 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
                 bot_token=secrets.slack_bot_token.get_secret_value(),
                 signing_secret=secrets.slack_signing_secret.get_secret_value(),
                 app_token=app_token,
+                max_text_chars=settings.channels.max_text_chars,
+                catalogue=Catalogue.load(default_language=settings.bot.default_language),
             )
         )
     telegram = settings.channels.telegram
@@ -109,6 +111,8 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
                     Catalogue.load(default_language=settings.bot.default_language),
                     languages=settings.bot.languages,
                 ),
+                max_text_chars=settings.channels.max_text_chars,
+                catalogue=Catalogue.load(default_language=settings.bot.default_language),
             )
         )
     return channels
@@ -413,7 +417,18 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
                 await starting
             await helpdesk.stop()
 
-    metrics = [metrics_route(helpdesk.db)] if settings.admin.metrics else []  # bind privately
+    metrics_token = helpdesk.secrets.metrics_token
+    metrics = (
+        [
+            metrics_route(
+                helpdesk.db,
+                token=metrics_token.get_secret_value() if metrics_token else None,
+                networks=settings.admin.metrics_networks,
+            )
+        ]
+        if settings.admin.metrics
+        else []
+    )
     app = create_web_app(
         engine=helpdesk.engine,
         webchat=next((c for c in channels if isinstance(c, WebChatChannel)), None),
@@ -421,6 +436,7 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
         lifespan=lifespan,
         routes=[*web_routes(channels), *metrics],
         console=build_console(helpdesk, desk, tickets),
+        frame_ancestors=settings.web.frame_ancestors,
     )
     # tickets REST API at /api/v1, with the numbers
     TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)

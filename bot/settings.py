@@ -8,7 +8,9 @@ they are read from their own environment variables (``TELEGRAM_BOT_TOKEN``,
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +69,18 @@ class DatabaseSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
+    """Who may show the chat page (``/``) in a frame: CSP ``frame-ancestors`` sources,
+    e.g. ``["'self'", "https://shop.example.com"]``; ``["'none'"]``: nobody."""
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if not re.fullmatch(r"[A-Za-z0-9*'\-.:/_]+", source):
+                raise ValueError(f"frame_ancestors: {source!r} is not a CSP source")
+        return value
+
     forwarded_allow_ips: list[str] = Field(default_factory=list)
     """Addresses or networks (``10.0.0.0/8``) of the reverse proxy allowed to set
     ``X-Forwarded-For``/``-Proto``; empty: nobody, the peer's own address is the client
@@ -130,6 +144,9 @@ class ChannelsSettings(_Section):
     webchat: WebchatSettings = Field(default_factory=WebchatSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    max_text_chars: int = Field(default=4096, ge=100, le=100_000)
+    """Telegram and Slack keep this much of a customer's text; the customer is told when a
+    message was cut (Telegram's own limit is 4096; Slack allows 40,000)."""
 
 
 class BusinessHoursSettings(_Section):
@@ -222,6 +239,20 @@ class AdminSettings(_Section):
     """Ask "was this helpful?" under FAQ answers (one vote per answer)."""
     metrics: bool = True
     """Serve Prometheus metrics at ``/metrics``."""
+    metrics_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    """Clients in these networks read ``/metrics`` without a token; with ``METRICS_TOKEN``
+    set, any client sending it as a bearer token does too. ``[]``: the token only."""
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"metrics_networks: {exc}") from None
+        return value
+
     cluster_similarity: float | None = Field(default=None, gt=0, lt=1)
     """Unanswered questions this similar (cosine) share a cluster in the report; unset:
     the embedder's measured default (0.86 for multilingual-e5-small)."""
@@ -242,6 +273,8 @@ class Secrets(BaseSettings):
     rasa_token: SecretStr | None = Field(default=None, alias="RASA_TOKEN")
     """Auth token of an external Rasa server (``nlu.url``)."""
     console_secret_key: SecretStr | None = Field(default=None, alias="CONSOLE_SECRET_KEY")
+    metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
+    """Lets Prometheus read ``/metrics`` from outside ``admin.metrics_networks``."""
     """Signs agent console cookies; unset: a random key per process (logins end on restart)."""
 
 

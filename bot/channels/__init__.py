@@ -1,17 +1,22 @@
 """Channel adapters: platform payloads to and from :mod:`bot.messages`.
 
 Channels never touch storage or intents; they hand inbound messages to the
-callback they were given and send what the engine asks them to send.
+callback they were given and send what the engine asks them to send. What they hand
+over is bounded first (:func:`bounded`): text capped, names cut, nothing a database
+column refuses.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import Any, Final, Protocol, runtime_checkable
 
 from starlette.routing import BaseRoute
 
-from bot.messages import InboundMessage, OutboundMessage
+from bot.i18n import Catalogue
+from bot.messages import Attachment, InboundMessage, OutboundMessage
 
 OnStored = Callable[[], Awaitable[None]]
 
@@ -96,3 +101,105 @@ class ChannelRegistry:
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(list(self._channels.values()))
+
+
+# --- bounds at the edge ------------------------------------------------------------------
+
+MAX_TEXT_CHARS: Final = 4096
+"""The default of ``channels.max_text_chars``: Telegram's own limit for one message."""
+STORED_SIZES: Final = {
+    "conversation_key": 200,
+    "user_id": 200,
+    "message_id": 200,
+    "user_name": 200,
+    "payload": 500,
+    "kind": 32,
+    "file_id": 300,
+    "file_name": 300,
+    "mime_type": 120,
+}
+"""Column sizes (``bot/storage/models.py``) of what the engine stores from an inbound
+message; channels may not import storage, so a test checks the two agree."""
+STORED_INT_MAX: Final = 2**31 - 1  # an INTEGER column on PostgreSQL
+LANGUAGE_HINT_CHARS: Final = 35  # the longest sensible BCP 47 tag
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` without what no database takes: NUL removed, lone surrogates as U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Bounded:
+    """An inbound message made storable; ``original_chars`` is set when its text was cut."""
+
+    inbound: InboundMessage
+    original_chars: int | None = None
+
+
+def bounded(inbound: InboundMessage, *, max_text_chars: int) -> Bounded | None:
+    """The message as the engine may store it, or None when no platform could have sent it.
+
+    Text longer than ``max_text_chars`` keeps its beginning (the channel tells the customer);
+    a name longer than its column is cut. An id or a button payload that does not fit, or
+    that needed cleaning, is not a real platform's: the message is ignored (None).
+    """
+    ids = {name: getattr(inbound, name) for name in ("conversation_key", "user_id", "message_id")}
+    if any(not v or len(v) > STORED_SIZES[k] or storable(v) != v for k, v in ids.items()):
+        return None
+    payload = inbound.payload
+    if payload is not None and (
+        len(payload) > STORED_SIZES["payload"] or storable(payload) != payload
+    ):
+        return None
+    text = storable(inbound.text)
+    original = len(text) if len(text) > max_text_chars else None
+    hint = inbound.language_hint
+    fitted = replace(
+        inbound,
+        text=text[:max_text_chars].rstrip() if original else text,
+        user_name=_cut(inbound.user_name, "user_name"),
+        language_hint=storable(hint)[:LANGUAGE_HINT_CHARS] if hint else None,
+        album=storable(inbound.album)[:200] if inbound.album else None,
+        attachments=tuple(_fitted(a) for a in inbound.attachments),
+    )
+    return Bounded(fitted, original)
+
+
+def too_long_notice(catalogue: Catalogue, message: Bounded, *, max_text_chars: int) -> str:
+    """What the customer is told when their text was cut: how long it was, what was kept."""
+    hint = (message.inbound.language_hint or "").split("-")[0].lower()
+    language = hint if catalogue.has(hint) else catalogue.default_language
+    return catalogue.get(
+        "message_too_long", language, length=message.original_chars, max=max_text_chars
+    )
+
+
+def _cut(value: str | None, column: str) -> str | None:
+    return storable(value)[: STORED_SIZES[column]] or None if value else None
+
+
+def _fitted(attachment: Attachment) -> Attachment:
+    size = attachment.size
+    return Attachment(
+        kind=_cut(attachment.kind, "kind") or "unknown",
+        file_id=_cut(attachment.file_id, "file_id"),
+        file_name=_cut(attachment.file_name, "file_name"),
+        mime_type=_cut(attachment.mime_type, "mime_type"),
+        size=size if size is not None and 0 <= size <= STORED_INT_MAX else None,
+        details={str(k)[:64]: _plain(v) for k, v in list(attachment.details.items())[:32]},
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A detail value fit for a JSON column: text cleaned and cut, numbers in range."""
+    if isinstance(value, str):
+        return storable(value)[:1000]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= 2**53 else None
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    return None

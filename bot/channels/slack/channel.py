@@ -39,7 +39,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.channels import ChannelSendError, OnMessage
+from bot.channels import (
+    MAX_TEXT_CHARS,
+    Bounded,
+    ChannelSendError,
+    OnMessage,
+    bounded,
+    too_long_notice,
+)
 from bot.channels.slack.errors import TOKEN_REFUSALS, send_error
 from bot.channels.slack.events import (
     CHANNEL,
@@ -50,7 +57,9 @@ from bot.channels.slack.events import (
     with_offered_choice,
 )
 from bot.channels.slack.format import ACTION_PREFIX, to_platform, with_choice
+from bot.channels.slack.signature import signed
 from bot.channels.slack.users import SlackDirectory
+from bot.i18n import Catalogue
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.settings import SlackSettings
 
@@ -99,10 +108,15 @@ class SlackChannel:
         bot_token: str,
         signing_secret: str,
         app_token: str | None = None,
+        max_text_chars: int = MAX_TEXT_CHARS,
+        catalogue: Catalogue | None = None,
     ) -> None:
         if settings.mode == "socket" and not app_token:
             raise ValueError("Slack Socket Mode needs an app-level token (SLACK_APP_TOKEN)")
         self.settings = settings
+        self.max_text_chars = max_text_chars
+        self._catalogue = catalogue or Catalogue.load()
+        self._signing_secret = signing_secret.encode()
         self.client = AsyncWebClient(
             token=bot_token,
             base_url=settings.base_url,
@@ -196,8 +210,15 @@ class SlackChannel:
             body += chunk
             if len(body) > MAX_BODY:
                 return PlainTextResponse("payload too large", status_code=413)
-        # Signature and timestamp are checked by bolt: 401 and nothing processed.
-        response = await self.app.async_dispatch(to_async_bolt_request(request, body))
+        # Checked before anything is parsed (bolt parses first; see slack.signature).
+        if not signed(self._signing_secret, request.headers, body):
+            return PlainTextResponse("invalid signature or timestamp", status_code=401)
+        try:
+            bolt_request = to_async_bolt_request(request, body)
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            # Not UTF-8, not JSON, or JSON that is not an object (bolt calls .get on it).
+            return PlainTextResponse("not a Slack event or action", status_code=400)
+        response = await self.app.async_dispatch(bolt_request)
         return to_starlette_response(response)
 
     # --- inbound ---------------------------------------------------------------------
@@ -255,11 +276,18 @@ class SlackChannel:
     async def _hand_over(self, inbound: InboundMessage, deadline: float) -> None:
         """Start the engine on the message; return once it is committed (or the budget ends).
 
-        Raising here makes bolt answer 500 (HTTP) or skip the ack (Socket Mode), so Slack
-        delivers the event again: a message that could not be stored is not acknowledged.
+        The message is bounded first (:func:`bot.channels.bounded`): over-long text is cut
+        and the customer told, one no real Slack sends is dropped. Raising here makes bolt
+        answer 500 (HTTP) or skip the ack (Socket Mode), so Slack delivers the event
+        again: a message that could not be stored is not acknowledged.
         """
+        fitted = bounded(inbound, max_text_chars=self.max_text_chars)
+        if fitted is None:
+            log.warning("Slack message %.200r ignored: ids too long", inbound.message_id)
+            return
+        inbound = fitted.inbound
         stored = asyncio.Event()
-        task = self._spawn(self._receive(inbound, stored), f"slack-{inbound.message_id}")
+        task = self._spawn(self._receive(fitted, stored), f"slack-{inbound.message_id}")
         waiter = asyncio.ensure_future(stored.wait())
         done, _ = await asyncio.wait(
             {task, waiter},
@@ -278,13 +306,24 @@ class SlackChannel:
             ACK_BUDGET_S,
         )
 
-    async def _receive(self, inbound: InboundMessage, stored: asyncio.Event) -> None:
+    async def _receive(self, fitted: Bounded, stored: asyncio.Event) -> None:
         assert self._on_message is not None, "channel not started"
 
         async def mark_stored() -> None:
             stored.set()
+            if fitted.original_chars is not None:
+                self._spawn(self._tell_cut(fitted), "slack-too-long")
 
-        await self._on_message(inbound, on_stored=mark_stored)
+        await self._on_message(fitted.inbound, on_stored=mark_stored)
+
+    async def _tell_cut(self, fitted: Bounded) -> None:
+        """The customer hears that only the beginning of a long message was kept."""
+        channel, thread_ts = parse_key(fitted.inbound.conversation_key)
+        text = too_long_notice(self._catalogue, fitted, max_text_chars=self.max_text_chars)
+        try:
+            await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        except SlackApiError as exc:
+            log.warning("could not say a message was cut: %s", exc.response.get("error"))
 
     async def _show_choice(self, body: dict[str, Any], inbound: InboundMessage) -> None:
         message = body.get("message") or {}

@@ -21,14 +21,22 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
-from bot.channels import ChannelSendError, OnMessage
-from bot.channels.telegram.inbound import BotIdentity, chat_id_of, to_inbound
+from bot.channels import (
+    MAX_TEXT_CHARS,
+    Bounded,
+    ChannelSendError,
+    OnMessage,
+    bounded,
+    too_long_notice,
+)
+from bot.channels.telegram.inbound import BotIdentity, MalformedUpdate, chat_id_of, to_inbound
 from bot.channels.telegram.outbound import CallbackPayloads, to_platform
 from bot.channels.telegram.polling import ALLOWED_UPDATES, TelegramDelivery, UpdatePoller
 from bot.channels.telegram.retry import Backoff, SendRetryPolicy, retry_after_s
 from bot.channels.telegram.send import SendProgress, send_parts
 from bot.channels.telegram.setup import CommandMenu, check_settings, command_menu, redact_in_logs
 from bot.channels.telegram.webhook import WebhookEndpoint
+from bot.i18n import Catalogue
 from bot.messages import OutboundMessage
 from bot.settings import TelegramSettings
 
@@ -51,9 +59,13 @@ class TelegramChannel:
         commands: CommandMenu | None = None,
         retry: SendRetryPolicy | None = None,
         backoff: Backoff | None = None,
+        max_text_chars: int = MAX_TEXT_CHARS,
+        catalogue: Catalogue | None = None,
     ) -> None:
         check_settings(settings, webhook_secret)
         self.settings = settings
+        self.max_text_chars = max_text_chars
+        self._catalogue = catalogue or Catalogue.load()
         self._secret = webhook_secret
         self._commands = commands or {}
         self._retry = retry or SendRetryPolicy()
@@ -202,20 +214,29 @@ class TelegramChannel:
                 # Stop the spinner on the customer's button at once; the answer follows.
                 self._spawn(update.callback_query.answer())
             assert self._me is not None and self._on_message is not None
-            inbound = to_inbound(
-                update,
-                bot=self._me,
-                group_replies=self.settings.group_replies,
-                resolve_payload=self.payloads.decode,
-            )
-            if inbound is None:
+            try:
+                inbound = to_inbound(
+                    update,
+                    bot=self._me,
+                    group_replies=self.settings.group_replies,
+                    resolve_payload=self.payloads.decode,
+                )
+            except MalformedUpdate as exc:
+                log.warning("Telegram update refused: %s", exc)
+                delivery.fail(exc)  # the webhook answers 400; polling skips it
+                return
+            fitted = bounded(inbound, max_text_chars=self.max_text_chars) if inbound else None
+            if fitted is None:
                 delivery.settle()
                 return
+            inbound = fitted.inbound
             self._remember_reply_target(inbound.conversation_key, update)
 
             async def stored() -> None:
                 delivery.settle()
                 key = inbound.conversation_key
+                if fitted.original_chars is not None:
+                    self._spawn(self._tell_cut(key, fitted))
                 self._typing[key] = self._spawn(self._show_typing(key))
 
             # The update is settled (Telegram may move on) once the message is committed.
@@ -225,6 +246,15 @@ class TelegramChannel:
             delivery.fail(exc)
         finally:
             delivery.fail(RuntimeError(f"update {update.update_id} was not stored"))
+
+    async def _tell_cut(self, key: str, message: Bounded) -> None:
+        """The customer hears that only the beginning of a long message was kept."""
+        text = too_long_notice(self._catalogue, message, max_text_chars=self.max_text_chars)
+        thread = self._reply_targets.get(key, (0, None))[1]
+        try:
+            await self.application.bot.send_message(chat_id_of(key), text, message_thread_id=thread)
+        except TelegramError as exc:
+            log.warning("could not say a message was cut: %s", exc.message)
 
     def _remember_reply_target(self, key: str, update: Update) -> None:
         """In groups the reply quotes the customer's message, so they see it is for them."""

@@ -27,6 +27,11 @@ CHANNEL = "telegram"
 GroupReplies = Literal["mentioned", "all"]
 
 
+class MalformedUpdate(ValueError):
+    """An update no Telegram sends (a field of the wrong type): refused with 400, or
+    skipped when polled, never retried and never a crash."""
+
+
 @dataclass(frozen=True, slots=True)
 class BotIdentity:
     """Who the bot is on Telegram (from ``getMe``): needed to tell when a group mentions it."""
@@ -56,12 +61,27 @@ def to_inbound(
     Ignored on purpose: edited messages (the original was answered already), channel
     posts, messages from bots, service messages (members joining, pins), and group
     messages not addressed to the bot when ``group_replies`` is ``"mentioned"``.
+    Raises :class:`MalformedUpdate` for fields of the wrong type.
     """
+    try:
+        return _convert(update, bot, group_replies, resolve_payload)
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        raise MalformedUpdate(f"update {update.update_id}: {type(exc).__name__}: {exc}") from exc
+
+
+def _convert(
+    update: Update,
+    bot: BotIdentity,
+    group_replies: GroupReplies,
+    resolve_payload: Callable[[str], str | None],
+) -> InboundMessage | None:
     if update.callback_query is not None:
         return _from_callback(update.callback_query, resolve_payload)
     message = update.message
     if message is None or message.from_user is None or message.from_user.is_bot:
         return None
+    _check_ids(message.chat.id, message.from_user.id, message.message_id)
+    _check_text(message.text, message.caption, message.from_user.first_name)
     private = message.chat.type == ChatType.PRIVATE
     text = message.text or message.caption or ""
     attachments = _attachments(message)
@@ -94,6 +114,8 @@ def _from_callback(
     message = query.message
     if query.data is None or not isinstance(message, Message) or query.from_user.is_bot:
         return None  # a game button, or a button on a message too old to read
+    _check_ids(message.chat.id, query.from_user.id)
+    _check_text(query.data, query.id, query.from_user.first_name)
     title = _button_title(message, query.data)
     payload = resolve_payload(query.data)
     # A shortened payload the bot no longer remembers (it restarted): the button's title
@@ -114,6 +136,16 @@ def _from_callback(
         message_id=f"cb:{query.id}",
         raw=query.to_dict(),
     )
+
+
+def _check_ids(*ids: object) -> None:
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in ids):
+        raise MalformedUpdate(f"ids must be integers: {ids!r:.200}")
+
+
+def _check_text(*values: object) -> None:
+    if not all(value is None or isinstance(value, str) for value in values):
+        raise MalformedUpdate("text, caption, data and names must be strings")
 
 
 def _button_title(message: Message, data: str) -> str | None:
@@ -211,6 +243,7 @@ _FILE_FIELDS = frozenset({"file_id", "file_name", "mime_type", "file_size"})
 
 
 def _largest(sizes: Sequence[PhotoSize]) -> PhotoSize:
+    _check_ids(*(p.width for p in sizes), *(p.height for p in sizes))
     return max(sizes, key=lambda p: (p.width * p.height, p.file_size or 0))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
+from bot.channels.telegram.inbound import MalformedUpdate
 from bot.channels.telegram.retry import Backoff, retry_after_s
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class TelegramDelivery:
     """One update on its way through the Application; ``stored`` resolves once it is safe.
 
     Safe means committed by the engine (or deliberately ignored); it fails when storing
-    failed, so the update must be fetched or posted again.
+    failed, so the update must be fetched or posted again. It fails with
+    :class:`MalformedUpdate` for an update that can never be stored: that one is skipped.
     """
 
     update: Update
@@ -117,7 +119,10 @@ class UpdatePoller:
     def _advance(self) -> bool:
         for delivery in self._batch:
             stored = delivery.stored
-            if not stored.done() or stored.cancelled() or stored.exception() is not None:
+            failed = stored.done() and not stored.cancelled() and stored.exception() is not None
+            if failed and isinstance(stored.exception(), MalformedUpdate):
+                failed = False  # fetching it again would fail again: skip it
+            if not stored.done() or stored.cancelled() or failed:
                 # Fetch it again (the ones after it too; the engine drops duplicates).
                 self._offset = delivery.update.update_id
                 log.warning("update %d not stored; it will be fetched again", self._offset)

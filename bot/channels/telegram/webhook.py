@@ -2,7 +2,9 @@
 
 A request without the matching ``X-Telegram-Bot-Api-Secret-Token`` gets 403 and is not
 read. A good one is answered 200 only once the update is stored, never later than that
-(the reply is computed afterwards): any other answer makes Telegram send it again.
+(the reply is computed afterwards): any other answer makes Telegram send it again. A
+body that is not an update, or an update with fields of the wrong type, gets 400
+(Telegram never sends one; a retry could not fix it), a body over 1 MiB 413.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from telegram import Bot, Update
 
+from bot.channels.telegram.inbound import MalformedUpdate
 from bot.channels.telegram.polling import TelegramDelivery
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -62,6 +65,8 @@ class WebhookEndpoint:
             await asyncio.wait_for(asyncio.shield(delivery.stored), STORE_TIMEOUT_S)
         except TimeoutError:
             return PlainTextResponse("still storing; send it again", status_code=503)
+        except MalformedUpdate:
+            return PlainTextResponse("not a Telegram update", status_code=400)
         except Exception:
             return PlainTextResponse("could not store the update", status_code=500)
         return Response(status_code=200)
@@ -69,9 +74,11 @@ class WebhookEndpoint:
     def _parse(self, body: bytes) -> Update | None:
         try:
             data = json.loads(body)
+            # python-telegram-bot trusts the shape: a string where an object belongs
+            # raises AttributeError or TypeError; deep nesting, RecursionError.
             update = Update.de_json(data, self._bot) if isinstance(data, dict) else None
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return None
-        if update is None or not isinstance(update.update_id, int):
+        if update is None or type(update.update_id) is not int:
             return None
         return update

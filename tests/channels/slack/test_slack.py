@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -209,6 +210,55 @@ async def test_bad_signature_and_stale_timestamp_get_401(bot: SlackBot) -> None:
     assert await bot.transcript("DU1") == []
     assert bot.slack.calls("users.info") == []
     assert bot.slack.calls("chat.postMessage") == []
+
+
+async def _post_raw(
+    bot: SlackBot, body: bytes, content_type: str = "application/json", **headers: str
+) -> int:
+    """POST ``body`` signed with the signing secret (``headers`` override the signature)."""
+    sent = {"Content-Type": content_type, **bot.slack.signature_headers(body), **headers}
+    async with httpx.AsyncClient() as client:
+        response = await client.post(bot.events_url, content=body, headers=sent)
+    return response.status_code
+
+
+async def test_signed_bodies_that_are_not_events_get_400(bot: SlackBot) -> None:
+    for body in (b"not json", b"[1]", b"null", b'"text"', b"7", b"[" * 5000 + b"]" * 5000):
+        assert await _post_raw(bot, body) == 400, body
+    form = "application/x-www-form-urlencoded"
+    for body in (b"payload=not+json", b"payload=%5B1%5D", b"payload=null"):
+        assert await _post_raw(bot, body, form) == 400, body
+    # The signature is checked before anything is read: unsigned junk gets 401.
+    stamp = {"X-Slack-Request-Timestamp": "abc"}
+    assert await _post_raw(bot, b"not json", **stamp) == 401
+    assert await _post_raw(bot, b"{}", **stamp, **{"X-Slack-Signature": "v0=00"}) == 401
+    assert await _post_raw(bot, b"[1]", **{"X-Slack-Signature": "v0=00"}) == 401
+    assert await bot.transcript("DU1") == []
+    assert bot.slack.calls("chat.postMessage") == []
+    # Still answering afterwards.
+    response = await bot.slack.post_event(bot.events_url, bot.slack.dm("U1", "where is my order?"))
+    assert response.status_code == 200
+    await bot.replies("DU1", 1)
+
+
+async def test_a_too_long_dm_is_cut_and_the_customer_told(bot: SlackBot) -> None:
+    bot.channel.max_text_chars = 40
+    text = "where is my order? " + "It has been a long wait. " * 9 + "It has."
+    response = await bot.slack.post_event(bot.events_url, bot.slack.dm("U1", text))
+    assert response.status_code == 200
+    [stored, *_] = await bot.transcript("DU1")
+    assert stored.text == text[:40].rstrip()
+    notice = Catalogue.load().get("message_too_long", "en", length=len(text), max=40)
+    replies = [reply["text"] for reply in await bot.replies("DU1", 2)]
+    assert sorted(replies) == sorted([notice, escape(ORDER_ANSWER)])
+
+
+async def test_an_over_long_profile_name_is_cut_to_fit(bot: SlackBot) -> None:
+    bot.slack.add_user("U3", "x", display_name="Ж" * 300)
+    response = await bot.slack.post_event(bot.events_url, bot.slack.dm("U3", "where is my order?"))
+    assert response.status_code == 200
+    await bot.replies("DU3", 1)
+    assert (await _identity(bot, "U3")).display_name == "Ж" * 200
 
 
 async def test_a_retried_event_gets_one_reply(bot: SlackBot) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from bot.channels import ChannelRegistry
 from bot.channels.telegram.channel import TelegramChannel, command_menu
 from bot.channels.telegram.outbound import TEXT_LIMIT, utf16_length
 from bot.channels.telegram.retry import Backoff, SendRetryPolicy
+from bot.channels.telegram.webhook import SECRET_HEADER
 from bot.engine.pipeline import Engine
 from bot.i18n import Catalogue
 from bot.knowledge.loader import LiveKnowledgeBase, load_knowledge_base
@@ -424,3 +426,72 @@ async def test_webhook_answers_once_stored_and_replies_once(webhook_bot: Telegra
     await webhook_bot.processed.wait(2)
     assert len(fake.sent_to(ALICE.id)) == 1
     assert fake.calls("getUpdates") == []
+
+
+# --- hostile or malformed updates (with the right secret) --------------------------------
+
+
+def _message(user: TelegramUser, **fields: Any) -> dict[str, Any]:
+    chat = {"id": user.id, "type": "private", "first_name": user.first_name}
+    return {"message_id": 9, "date": 1_700_000_000, "chat": chat, "from": user.as_json(), **fields}
+
+
+async def _post_raw(client: httpx.AsyncClient, bot: TelegramBot, update: object) -> int:
+    """POST an update as Telegram would, with the secret, whatever its shape."""
+    url = f"http://{bot.address}/telegram/webhook"
+    response = await client.post(url, json=update, headers={SECRET_HEADER: SECRET})
+    return response.status_code
+
+
+async def test_malformed_updates_get_400_and_nothing_is_stored(webhook_bot: TelegramBot) -> None:
+    fake = webhook_bot.fake
+    sizes = [
+        {"file_id": "a", "file_unique_id": "a1", "width": "w", "height": 2},
+        {"file_id": "b", "file_unique_id": "b1", "width": 3, "height": 4},
+    ]
+    malformed: list[dict[str, Any]] = [
+        {"message": "a string, not a message"},
+        {"message": _message(ALICE, text=["a", "list"])},
+        {"message": _message(ALICE, caption={"a": "dict"}, photo=sizes[1:])},
+        {"message": _message(ALICE, photo=sizes)},
+        {"message": _message(ALICE, text="hi", chat="not a chat")},
+        {"message": _message(ALICE, text="hi", date="yesterday")},
+        {"callback_query": "a string"},
+    ]
+    async with httpx.AsyncClient() as client:
+        for number, update in enumerate(malformed, start=50):
+            assert await _post_raw(client, webhook_bot, {"update_id": number, **update}) == 400
+    assert await webhook_bot.conversation_rows("1001") == []
+    assert fake.calls("sendMessage") == []
+    # The channel still works afterwards.
+    assert await fake.deliver_webhook(fake.message_update(ALICE, "where is my order?")) == 200
+    [reply] = await fake.wait_for("sendMessage")
+    assert reply.result["text"] == answer("order_status")
+
+
+async def test_an_over_long_name_is_cut_to_what_storage_holds(webhook_bot: TelegramBot) -> None:
+    long_name = TelegramUser(1004, "Ж" * 300, language_code="en-x-" + "q" * 40)
+    fake = webhook_bot.fake
+    fake.start_chat(long_name)
+    assert await fake.deliver_webhook(fake.message_update(long_name, "where is my order?")) == 200
+    [reply] = await fake.wait_for("sendMessage")
+    assert reply.result["text"] == answer("order_status")
+    async with webhook_bot.db.transaction() as session:
+        [identity] = (
+            await session.scalars(
+                select(ChannelIdentity).where(ChannelIdentity.external_id == "1004")
+            )
+        ).all()
+    assert identity.display_name == "Ж" * 200
+
+
+async def test_a_too_long_message_is_cut_and_the_customer_told(webhook_bot: TelegramBot) -> None:
+    webhook_bot.channel.max_text_chars = 40
+    fake = webhook_bot.fake
+    text = "where is my order? " + "It has been a long wait. " * 9 + "It has."
+    assert await fake.deliver_webhook(fake.message_update(ALICE, text)) == 200
+    [stored, *_] = await webhook_bot.conversation_rows("1001")
+    assert stored.text == text[:40].rstrip()
+    notice = CATALOGUE.get("message_too_long", "en", length=len(text), max=40)
+    sent = await fake.wait_for("sendMessage", 2)
+    assert sorted(texts(sent)) == sorted([notice, answer("order_status")])
