@@ -8,9 +8,11 @@ and the queue length is read from the database when Prometheus scrapes.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,7 +24,7 @@ from prometheus_client import (
 )
 from sqlalchemy import func, select
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.channels import OnMessage, OnStored
@@ -202,10 +204,44 @@ def install_error_counter() -> ErrorCounter:
     return handler
 
 
-def metrics_route(db: Database, *, path: str = "/metrics") -> Route:
-    """``GET /metrics`` in Prometheus' text format; refreshes the queue length first."""
+LOOPBACK = ("127.0.0.0/8", "::1/128")
 
-    async def endpoint(_: Request) -> Response:
+
+def metrics_route(
+    db: Database,
+    *,
+    path: str = "/metrics",
+    token: str | None = None,
+    networks: Sequence[str] = LOOPBACK,
+) -> Route:
+    """``GET /metrics`` in Prometheus' text format; refreshes the queue length first.
+
+    Served to clients in ``networks`` (``admin.metrics_networks``, loopback by default),
+    and to any client sending ``Authorization: Bearer <token>`` when ``token`` is set
+    (``METRICS_TOKEN``). Anyone else gets 401 (a token is set) or 403.
+    """
+    allowed = [ipaddress.ip_network(network, strict=False) for network in networks]
+    expected = token.encode() if token else None
+
+    def admitted(request: Request) -> bool:
+        if expected is not None:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            given_bytes = given.strip().encode("latin-1", "replace")
+            if scheme.lower() == "bearer" and hmac.compare_digest(given_bytes, expected):
+                return True
+        host = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in allowed)
+
+    async def endpoint(request: Request) -> Response:
+        if not admitted(request):
+            if expected is not None:
+                headers = {"WWW-Authenticate": "Bearer"}
+                return PlainTextResponse("a metrics token is needed", 401, headers=headers)
+            return PlainTextResponse("metrics are not served to this address", 403)
         async with db.transaction() as session:
             queued = await session.scalar(
                 select(func.count(Conversation.id)).where(

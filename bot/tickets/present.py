@@ -36,7 +36,10 @@ CSV_COLUMNS = (
     "closed_at",
 )
 # A cell starting with these is a formula in Excel/LibreOffice: exported text must not run.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets skip leading whitespace (a space, a newline) before deciding, so those
+# are looked past; a cell starting with a tab, CR or newline is quoted too.
+FORMULA_START = ("=", "+", "-", "@")
+CONTROL_START = ("\t", "\r", "\n")
 
 
 class Names:
@@ -120,7 +123,9 @@ def event_json(event: TicketEvent) -> dict[str, Any]:
 
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    if text.startswith(CONTROL_START) or text.lstrip().startswith(FORMULA_START):
+        return "'" + text
+    return text
 
 
 def tickets_csv(rows: Iterable[dict[str, Any]]) -> str:

@@ -21,6 +21,34 @@ STATIC = Path(__file__).parent / "static"
 
 Readiness = Callable[[], Awaitable[dict[str, object]]]
 
+# The widget is one HTML page, one script and one stylesheet of ours, talking to its own
+# origin over a WebSocket ('self' covers ws: and wss: in CSP Level 3 browsers).
+CHAT_PAGE_POLICY = (
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+)
+
+
+def chat_page_headers(frame_ancestors: Sequence[str]) -> dict[str, str]:
+    """CSP (with ``frame-ancestors``) and the older headers for the chat page."""
+    sources = " ".join(frame_ancestors) or "'none'"
+    headers = {
+        "Content-Security-Policy": "; ".join((*CHAT_PAGE_POLICY, f"frame-ancestors {sources}")),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+    # X-Frame-Options, for browsers without frame-ancestors, can say only these two.
+    legacy = {"'none'": "DENY", "'self'": "SAMEORIGIN"}.get(sources)
+    if legacy is not None:
+        headers["X-Frame-Options"] = legacy
+    return headers
+
 
 def create_web_app(
     *,
@@ -30,14 +58,17 @@ def create_web_app(
     lifespan: object = None,
     routes: Sequence[BaseRoute] = (),
     console: Console | None = None,
+    frame_ancestors: Sequence[str] = ("'self'",),
 ) -> Starlette:
     """The one ASGI app; ``routes`` are the channels' webhooks (Telegram, Slack events).
 
-    ``console`` is the agent console, mounted at ``/console``.
+    ``console`` is the agent console, mounted at ``/console``. ``frame_ancestors``
+    (``web.frame_ancestors``) says which sites may show the chat page in a frame.
     """
+    page_headers = chat_page_headers(frame_ancestors)
 
     async def index(_: Request) -> Response:
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers=page_headers)
 
     async def healthz(_: Request) -> Response:
         state = await readiness()

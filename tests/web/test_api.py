@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from bot.storage.api_tokens import ApiTokenRepository
 from bot.storage.database import Database
 from bot.storage.repositories import ConversationRepository, MessageRepository
+from bot.tickets.present import tickets_csv
 from bot.web.api import TicketApi
 from tests.support.server import serve
 from tests.support.tickets import TicketRig, make_ticket_rig
@@ -66,6 +67,15 @@ async def test_requests_without_a_valid_token_get_401(api: Api, authorization: s
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+async def test_the_auth_scheme_is_case_insensitive(api: Api, scheme: str) -> None:
+    # RFC 7235 section 2.1: the scheme is a case-insensitive token; kept on purpose.
+    headers = {"Authorization": f"{scheme} {api.token}"}
+    assert (await api.client.get("/api/v1/tickets", headers=headers)).status_code == 200
+    wrong = {"Authorization": f"{scheme} not-the-token"}
+    assert (await api.client.get("/api/v1/tickets", headers=wrong)).status_code == 401
 
 
 async def test_a_revoked_token_is_refused(api: Api) -> None:
@@ -220,6 +230,25 @@ async def test_csv_export(api: Api) -> None:
     assert rows[0]["first_response_due"]
     high = await api.client.get("/api/v1/tickets/export.csv", params={"priority": "high"})
     assert len(list(csv.DictReader(io.StringIO(high.text)))) == 1
+
+
+def test_csv_defuses_formulas_behind_whitespace_and_newlines() -> None:
+    risky = [" =1+1", "\n=1+1", "\r\n+1", "\t=1", " \n @SUM(A1)", "  -2+3", "=1", "\u3000=1"]
+    safe = ["Plain", "a = b", "email@example.com"]
+    rows = [_ticket_row(subject) for subject in risky + safe]
+    parsed = list(csv.DictReader(io.StringIO(tickets_csv(rows))))
+    subjects = [row["subject"] for row in parsed]
+    assert subjects == ["'" + s for s in risky] + safe
+
+
+def _ticket_row(subject: str) -> dict[str, object]:
+    return {
+        "reference": "HD-1",
+        "subject": subject,
+        "customer": {"id": 1, "name": None},
+        "assignee": None,
+        "sla": {},
+    }
 
 
 async def test_the_numbers_need_a_token_and_count_conversations(api: Api) -> None:
