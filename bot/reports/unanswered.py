@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import re
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,6 +26,10 @@ import yaml
 
 log = logging.getLogger(__name__)
 
+EMBED_CHARS = 500
+"""What of a question is embedded and compared: its start. e5 reads 512 tokens at most,
+and a question's gist is at its start; five 4,000-character messages embedded in full
+made the page take 11.6 s."""
 E5_SIMILARITY = 0.86
 """Measured on e5-small: paraphrases, also across languages, score 0.87-0.95; different
 questions 0.78-0.84."""
@@ -127,25 +132,45 @@ def _normalize(vector: list[float]) -> list[float]:
     return [x / norm for x in vector]
 
 
-def _dot(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True))
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(sum(map(operator.mul, a, b)))  # twice as fast as a generator; same lengths
+
+
+def embedded_text(item: Unanswered) -> str:
+    """The part of a question that is embedded (:data:`EMBED_CHARS`)."""
+    return item.text[:EMBED_CHARS]
 
 
 def cluster(
     items: Sequence[Unanswered], embedder: Embedder, *, threshold: float | None = None
 ) -> list[Cluster]:
-    """Group questions by meaning: each joins the closest cluster above the threshold.
+    """Group questions by meaning: each joins the closest cluster above the threshold."""
+    if not items:
+        return []
+    vectors = embedder.embed([embedded_text(i) for i in items])
+    return group(items, vectors, threshold=threshold or embedder.threshold)
+
+
+def group(
+    items: Sequence[Unanswered],
+    vectors: Sequence[Sequence[float]],
+    *,
+    threshold: float,
+    until: Callable[[], bool] = lambda: False,
+) -> list[Cluster]:
+    """Group embedded questions: each joins the closest cluster at or above ``threshold``.
 
     Greedy and order-dependent, which is fine for a report read by people: it needs no
     cluster count, runs in O(items x clusters), and keeps every question somewhere.
+    It stops early, before the next question, once ``until()`` is true.
     """
-    if not items:
-        return []
-    vectors = embedder.embed([i.text for i in items])
     clusters: list[Cluster] = []
     sums: list[list[float]] = []
-    for item, vector in zip(items, vectors, strict=True):
-        best, best_score = -1, threshold or embedder.threshold
+    for item, row in zip(items, vectors, strict=True):
+        if until():
+            break
+        vector = list(row)
+        best, best_score = -1, threshold
         for index, existing in enumerate(clusters):
             score = _dot(vector, existing.centroid)
             if score >= best_score:

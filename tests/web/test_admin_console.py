@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.kb_watch import KnowledgeWatcher
-from bot.reports.unanswered import TrigramEmbedder
+from bot.reports.unanswered import EMBED_CHARS, Embedder, TrigramEmbedder
+from bot.reports.unanswered_report import EMBED_BATCH, MAX_QUESTIONS, REPORT_BUDGET_S
 from bot.storage.database import Database
 from bot.storage.models import FaqVote
 from bot.web.app import create_web_app
@@ -36,7 +37,12 @@ async def rig(db: Database) -> DeskRig:
 
 @asynccontextmanager
 async def serve_admin(
-    rig: DeskRig, kb_dir: Path | None = None
+    rig: DeskRig,
+    kb_dir: Path | None = None,
+    *,
+    embedder: Embedder | None = None,
+    max_questions: int = MAX_QUESTIONS,
+    budget_s: float = REPORT_BUDGET_S,
 ) -> AsyncIterator[tuple[str, AdminPages]]:
     console = make_console(rig)
     kb = LiveKnowledgeBase(kb_dir or TEST_KB, default_language="en")
@@ -47,7 +53,9 @@ async def serve_admin(
         answer_threshold=0.55,
         default_language="en",
         watcher=KnowledgeWatcher(kb),
-        embedder=TrigramEmbedder(),
+        embedder=embedder or TrigramEmbedder(),
+        max_questions=max_questions,
+        budget_s=budget_s,
     )
     console.extra_routes += pages.routes()
 
@@ -222,3 +230,76 @@ def test_e5_groups_the_same_question_across_languages() -> None:
     assert groups[0].count == 3
     assert groups[0].languages == {"en": 2, "hi": 1}
     assert sorted(g.count for g in groups) == [1, 1, 3]
+
+
+# --- the unanswered page's work is bounded -----------------------------------------------------
+
+
+class CountingEmbedder(TrigramEmbedder):
+    """Trigrams, recording every batch of texts the page asks to embed."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.batches.append(list(texts))
+        return super().embed(texts)
+
+    @property
+    def texts(self) -> list[str]:
+        return [text for batch in self.batches for text in batch]
+
+
+async def plant_questions(rig: DeskRig, count: int, *, long: int = 0) -> None:
+    """``count`` distinct out-of-scope questions (each clarified); the first ``long`` of them
+    4,000 characters long."""
+    for n in range(count):
+        text = f"question number {n} about topic {n * 7919 % 1000}"
+        if n < long:
+            text = (text + " and some more words ") * (4000 // (len(text) + 21) + 1)
+            text = text[:4000]
+        await rig.channel.push(text, user=f"asker{n}")
+
+
+async def test_long_questions_are_embedded_by_their_start_and_only_once(rig: DeskRig) -> None:
+    await plant_questions(rig, 8, long=5)
+    embedder = CountingEmbedder()
+    async with serve_admin(rig, embedder=embedder) as (base, _):
+        admin = await logged_in(base, "ada")
+        first = await admin.http.get("/console/admin/unanswered?days=1")
+        embedded_first = len(embedder.texts)
+        again = await admin.http.get("/console/admin/unanswered?days=1")
+        await admin.close()
+    assert first.status_code == again.status_code == 200
+    assert "question number 7" in first.text
+    assert embedded_first == 8
+    assert max(len(text) for text in embedder.texts) <= EMBED_CHARS < 4000
+    assert len(embedder.texts) == 8  # the second load embedded nothing: cached by text
+
+
+async def test_a_load_embeds_at_most_the_latest_questions(rig: DeskRig) -> None:
+    await plant_questions(rig, 12)
+    embedder = CountingEmbedder()
+    async with serve_admin(rig, embedder=embedder, max_questions=10) as (base, _):
+        admin = await logged_in(base, "ada")
+        page = await admin.http.get("/console/admin/unanswered?days=1")
+        await admin.close()
+    assert page.status_code == 200
+    assert len(embedder.texts) == 10
+    assert "question number 11 " in page.text and "question number 1 " not in page.text
+    assert "the latest 10 of 12" in page.text
+
+
+async def test_a_load_stops_embedding_when_its_time_is_up(rig: DeskRig) -> None:
+    await plant_questions(rig, 40)
+    embedder = CountingEmbedder()
+    async with serve_admin(rig, embedder=embedder, budget_s=0) as (base, _):
+        admin = await logged_in(base, "ada")
+        first = await admin.http.get("/console/admin/unanswered?days=1")
+        second = await admin.http.get("/console/admin/unanswered?days=1")
+        await admin.close()
+    # One batch per load, however long a batch takes; the cache carries the work forward.
+    assert first.status_code == second.status_code == 200
+    assert [len(batch) for batch in embedder.batches] == [EMBED_BATCH, EMBED_BATCH]
+    assert f"grouped {EMBED_BATCH} of 40" in first.text
+    assert f"grouped {2 * EMBED_BATCH} of 40" in second.text

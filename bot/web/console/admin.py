@@ -23,8 +23,14 @@ from bot.nlu.kb_watch import KnowledgeWatcher
 from bot.reports.numbers import Numbers
 from bot.reports.numbers_queries import numbers_for_period
 from bot.reports.period import BadPeriod, period_from
-from bot.reports.unanswered import Embedder, cluster, default_embedder, draft_faq_entry
+from bot.reports.unanswered import Embedder, default_embedder, draft_faq_entry
 from bot.reports.unanswered_queries import unanswered_questions
+from bot.reports.unanswered_report import (
+    MAX_QUESTIONS,
+    REPORT_BUDGET_S,
+    CachedEmbedder,
+    unanswered_report,
+)
 from bot.storage.database import Database
 from bot.web.console.auth import Login, Sessions
 from bot.web.console.charts import daily_bars, horizontal_bars
@@ -45,6 +51,8 @@ class AdminPages:
         watcher: KnowledgeWatcher | None = None,
         embedder: Embedder | None = None,
         cluster_similarity: float | None = None,
+        max_questions: int = MAX_QUESTIONS,
+        budget_s: float = REPORT_BUDGET_S,
     ) -> None:
         self.db = db
         self.sessions = sessions
@@ -52,8 +60,12 @@ class AdminPages:
         self.answer_threshold = answer_threshold
         self.default_language = default_language
         self.watcher = watcher
-        self._embedder = embedder
+        self._embedder = CachedEmbedder(embedder) if embedder is not None else None
         self.cluster_similarity = cluster_similarity
+        self.max_questions = max_questions
+        self.budget_s = budget_s
+        # One report at a time: parallel loads would only share the CPU (and the cache).
+        self._reporting = asyncio.Lock()
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -118,9 +130,9 @@ class AdminPages:
             back="/console/admin",
         )
 
-    def embedder(self) -> Embedder:
+    def embedder(self) -> CachedEmbedder:
         if self._embedder is None:
-            self._embedder = default_embedder()
+            self._embedder = CachedEmbedder(default_embedder())
         return self._embedder
 
     async def unanswered(self, request: Request) -> Response:
@@ -140,13 +152,21 @@ class AdminPages:
                 default_language=self.default_language,
             )
         # Embedding is CPU work (a few ms a question): keep the event loop serving chats.
-        embedder = await asyncio.to_thread(self.embedder)
-        groups = await asyncio.to_thread(
-            cluster, items, embedder, threshold=self.cluster_similarity
-        )
+        # The work is bounded (bot/reports/unanswered_report.py), so a load that is
+        # abandoned, or a shutdown, waits for at most one budget.
+        async with self._reporting:
+            embedder = await asyncio.to_thread(self.embedder)
+            report = await asyncio.to_thread(
+                unanswered_report,
+                items,
+                embedder,
+                threshold=self.cluster_similarity,
+                max_questions=self.max_questions,
+                budget_s=self.budget_s,
+            )
         taken = set(self.kb.current.entries)
         drafts: list[dict[str, Any]] = []
-        for group in groups:
+        for group in report.groups:
             yaml_text = draft_faq_entry(group, default_language=self.default_language, taken=taken)
             drafts.append({"group": group, "yaml": yaml_text})
         return render(
@@ -154,6 +174,7 @@ class AdminPages:
             login=login,
             drafts=drafts,
             total=len(items),
+            report=report,
             embedder=embedder.name,
             start=start.date().isoformat(),
             end=(end - timedelta(days=1)).date().isoformat(),
