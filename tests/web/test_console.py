@@ -18,6 +18,7 @@ from websockets.typing import Origin
 
 from bot.handoff import State
 from bot.messages import InboundMessage
+from bot.storage.agent_desk import NoteRepository
 from bot.storage.database import Database
 from bot.storage.repositories import AgentRepository
 from tests.support.console import PASSWORD, AgentClient, serve_console
@@ -199,6 +200,40 @@ async def test_scripts_get_json_with_the_reason(
     assert sent.json() == {"ok": True, "error": None, "location": f"/console/c/{conversation_id}"}
     assert rig.sent("evil")[-1].text == "Hi there"
     await ravi.close()
+
+
+async def test_any_agent_may_note_a_chat_but_only_its_owner_replies(
+    rig: DeskRig, base: str, priya: AgentClient
+) -> None:
+    # The rule (docs/agents.md): every agent sees every chat, so any agent (and any admin)
+    # may leave an internal note on it; replying, handing back, resolving and
+    # transferring stay with the owner (or an admin, except replying).
+    conversation_id = await hostile_customer(rig)
+    json_headers = {"Accept": "application/json"}
+    await priya.post(f"/console/c/{conversation_id}/claim", headers=json_headers)
+    ravi, boss = AgentClient(base), AgentClient(base)
+    await ravi.login("ravi")
+    await boss.login("boss")
+    for colleague, text in ((ravi, "Called us yesterday about the same order"), (boss, "VIP")):
+        noted = await colleague.post(
+            f"/console/c/{conversation_id}/note", {"text": text}, headers=json_headers
+        )
+        assert noted.json()["ok"], noted.text
+    refused = await ravi.post(
+        f"/console/c/{conversation_id}/reply", {"text": "me too"}, headers=json_headers
+    )
+    assert refused.status_code == 403
+    page = await priya.http.get(f"/console/c/{conversation_id}")
+    assert "Called us yesterday about the same order" in page.text and "VIP" in page.text
+    async with rig.db.transaction() as session:
+        notes = await NoteRepository(session).for_conversation(conversation_id)
+    assert [(n.author, n.text) for n in notes] == [
+        ("ravi", "Called us yesterday about the same order"),
+        ("boss", "VIP"),
+    ]
+    assert "me too" not in [m.text for m in rig.sent("evil")]
+    await ravi.close()
+    await boss.close()
 
 
 async def test_a_failed_action_shows_a_one_time_message(rig: DeskRig, base: str) -> None:
