@@ -77,8 +77,13 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
     the embedded defaults (no tokens) run the web chat alone.
     """
     channels: list[Channel] = []
-    if settings.channels.webchat.enabled:
-        channels.append(WebChatChannel())
+    webchat = settings.channels.webchat
+    if webchat.enabled:
+        channels.append(
+            WebChatChannel(
+                max_text_chars=webchat.max_text_chars, allowed_origins=webchat.allowed_origins
+            )
+        )
     slack = settings.channels.slack
     if slack.enabled and secrets.slack_bot_token and secrets.slack_signing_secret:
         from bot.channels.slack.channel import SlackChannel
@@ -232,6 +237,8 @@ def build_helpdesk(
             thresholds=thresholds,
             low_confidence_turns=settings.nlu.low_confidence_turns,
             ask_helpful=settings.admin.helpful_buttons,
+            max_parse_chars=settings.nlu.max_parse_chars,
+            max_concurrent_parses=settings.nlu.max_concurrent_parses,
         ),
         failures=FailedTurnCounter(),  # failed_turns_total on /metrics
     )

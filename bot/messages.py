@@ -63,6 +63,9 @@ class OutboundMessage:
     text: str
     buttons: tuple[Button, ...] = ()
     sender: str = "bot"
+    reply_id: str | None = field(default=None, compare=False)
+    """Our id for this reply (its outbox row), set when it is sent: a client that may get
+    it twice (a resend after a crash) shows it once, as platforms do with their own ids."""
 
 
 def buttons_as_text(message: OutboundMessage, prompt: str) -> str:

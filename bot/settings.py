@@ -104,11 +104,21 @@ class NluSettings(_Section):
     """The message must be this close (cosine) to a training example of the top intent,
     when the model reports it (the sentence-embedding classifier); 0: no check."""
     low_confidence_turns: int = Field(default=2, ge=1)
+    max_parse_chars: int = Field(default=1000, ge=50)
+    """The NLU reads this much of a message (the rest is kept, not parsed): a long
+    message costs the model time in proportion, and the question is in its start."""
+    max_concurrent_parses: int = Field(default=4, ge=1)
+    """Parses in flight at once; more wait their turn, first come first served."""
     pipeline: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class WebchatSettings(_Section):
     enabled: bool = True
+    max_text_chars: int = Field(default=4000, ge=1, le=100_000)
+    """The longest message the widget may send; a longer one gets an error frame."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Sites whose pages may open the chat socket besides the bot's own host, e.g.
+    ``["https://shop.example.com"]`` for an embedded widget; ``["*"]``: any site."""
 
 
 class TelegramSettings(_Section):

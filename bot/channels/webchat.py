@@ -3,15 +3,19 @@
 Protocol (see ``bot/web/static/widget.js``): the browser sends ``message`` and
 ``button`` frames with its own ids (the dedupe key, so a re-send after a reconnect
 is harmless); the server answers ``ack`` once the message is stored, then
-``message`` frames with the replies. A session without an open socket keeps its
-replies in the outbox until the browser reconnects.
+``message`` frames with the replies, each with the id of its outbox row (a reply
+resent after a crash has the same id, and the widget shows it once). A frame the
+protocol does not allow gets an ``error`` frame and the socket stays open. A session
+without an open socket keeps its replies in the outbox until the browser reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from bot.channels import ChannelSendError, OnMessage, OnStored, RecipientOffline
 from bot.messages import InboundMessage, OutboundMessage
@@ -19,6 +23,10 @@ from bot.messages import InboundMessage, OutboundMessage
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
+"""The default cap on a message's text (``channels.webchat.max_text_chars``)."""
+MAX_ID = 100
+MAX_PAYLOAD = 500
+"""A button's payload is stored in a 500-character column."""
 
 
 class Socket(Protocol):
@@ -29,15 +37,30 @@ class FrameError(ValueError):
     """A frame the widget protocol does not allow; the socket reports it and stays open."""
 
 
-def to_inbound(session: str, frame: Any, *, language_hint: str | None) -> InboundMessage:
+def storable(value: str) -> bool:
+    """Text every database keeps as sent: no NUL (PostgreSQL refuses it) and no lone
+    surrogate (not Unicode text; JSON's ``\\ud800`` escapes can carry one)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def to_inbound(
+    session: str, frame: Any, *, language_hint: str | None, max_text: int = MAX_TEXT
+) -> InboundMessage:
+    """The message a ``message`` or ``button`` frame carries; :class:`FrameError` says why not."""
     if not isinstance(frame, dict):
         raise FrameError("a frame must be a JSON object")
     kind = frame.get("type")
     frame_id = frame.get("id")
     if kind not in ("message", "button"):
         raise FrameError(f"unknown frame type {kind!r}")
-    if not isinstance(frame_id, str) or not 0 < len(frame_id) <= 100:
-        raise FrameError("a frame needs an 'id' string of 1 to 100 characters")
+    if not isinstance(frame_id, str) or not 0 < len(frame_id) <= MAX_ID or not storable(frame_id):
+        raise FrameError(f"a frame needs an 'id' string of 1 to {MAX_ID} characters")
     if kind == "message":
         text = frame.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -48,8 +71,14 @@ def to_inbound(session: str, frame: Any, *, language_hint: str | None) -> Inboun
         text = frame.get("title") or payload
         if not isinstance(payload, str) or not payload or not isinstance(text, str):
             raise FrameError("a button frame needs 'payload' and 'title' strings")
-    if len(text) > MAX_TEXT:
-        raise FrameError(f"message longer than {MAX_TEXT} characters")
+        if len(payload) > MAX_PAYLOAD or not storable(payload):
+            raise FrameError(f"a button's payload is at most {MAX_PAYLOAD} plain characters")
+    if len(text) > max_text:
+        raise FrameError(f"message longer than {max_text} characters: please shorten it")
+    if not storable(text):
+        raise FrameError(
+            "the message contains characters that are not text (NUL, a lone surrogate)"
+        )
     return InboundMessage(
         channel=WebChatChannel.name,
         conversation_key=session,
@@ -62,14 +91,14 @@ def to_inbound(session: str, frame: Any, *, language_hint: str | None) -> Inboun
     )
 
 
-def to_frame(message: OutboundMessage, *, message_id: str | None = None) -> dict[str, Any]:
+def to_frame(message: OutboundMessage) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "type": "message",
         "text": message.text,
         "buttons": [{"title": b.title, "payload": b.payload} for b in message.buttons],
     }
-    if message_id:
-        frame["id"] = message_id
+    if message.reply_id:
+        frame["id"] = message.reply_id  # the outbox row's: the same when resent
     if message.sender != "bot":
         frame["sender"] = message.sender
     return frame
@@ -85,11 +114,27 @@ class WebChatChannel:
 
     name = "webchat"
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_text_chars: int = MAX_TEXT, allowed_origins: Sequence[str] = ()
+    ) -> None:
+        self.max_text_chars = max_text_chars
+        self.allowed_origins = tuple(allowed_origins)
+        """Pages of other sites that may open the chat socket (``channels.webchat``)."""
         self._sockets: dict[str, set[Socket]] = {}
         self._on_message: OnMessage | None = None
         self._started = asyncio.Event()
-        self._counter = 0
+
+    def origin_allowed(self, origin: str | None, *, host: str | None) -> bool:
+        """A browser's ``Origin``: the bot's own page (same host) or a configured site.
+
+        No ``Origin`` at all is not a browser (they always send one on a WebSocket), so a
+        page of another site cannot ride a customer's browser into the chat this way.
+        """
+        if origin is None or "*" in self.allowed_origins:
+            return True
+        if origin.rstrip("/") in self.allowed_origins:
+            return True
+        return host is not None and urlsplit(origin).netloc == host
 
     async def start(self, on_message: OnMessage) -> None:
         self._on_message = on_message
@@ -125,8 +170,7 @@ class WebChatChannel:
         sockets = list(self._sockets.get(conversation_key, ()))
         if not sockets:
             raise RecipientOffline(f"web chat session {conversation_key[:8]}… is not connected")
-        self._counter += 1
-        frame = to_frame(message, message_id=f"out-{self._counter}")
+        frame = to_frame(message)
         delivered = 0
         for socket in sockets:
             try:

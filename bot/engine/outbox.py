@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,7 +110,7 @@ class Outbox:
             )
             return False
         try:
-            platform_id = await channel.send(conversation_key, reply)
+            platform_id = await channel.send(conversation_key, replace(reply, reply_id=str(row_id)))
         except RecipientOffline:
             return False
         except RecipientUnreachable as exc:

@@ -19,6 +19,7 @@ acknowledgement never waits for them. Conversations run concurrently.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -77,6 +78,7 @@ class Engine:
         self.follow_ups: tuple[FollowUps, ...] = ()
         self._locks = KeyedLocks()  # turns (and the outbox's sends) of a conversation
         self._arrivals = KeyedLocks()  # its messages being stored
+        self._parses = asyncio.Semaphore(options.max_concurrent_parses)  # NLU calls in flight
         self.outbox = Outbox(db=db, channels=channels, hold=self._locks.hold)
 
     async def store_outbound(
@@ -183,7 +185,7 @@ class Engine:
     async def _process(self, inbound: InboundMessage, message_id: int) -> Turn:
         """One turn, holding the conversation's place in line: the five steps in order."""
         kb = self.kb.current  # one knowledge base for the whole turn
-        reader = Reader(self.nlu, kb, self.catalogue, self.options)
+        reader = Reader(self.nlu, kb, self.catalogue, self.options, self._parses)
         opened = await open_turn(self.db, inbound, message_id, language=reader.language)
         if opened.handled:
             return Turn([], opened.conversation.id)

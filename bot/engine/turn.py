@@ -29,6 +29,10 @@ class EngineOptions:
     """Hand over when the customer is repeatedly angry (bot/engine/frustration.py)."""
     # "was this helpful?" buttons under FAQ answers.
     ask_helpful: bool = False
+    max_parse_chars: int = 1000
+    """The NLU reads this much of a message (``nlu.max_parse_chars``)."""
+    max_concurrent_parses: int = 4
+    """Parses in flight at once, for all customers (``nlu.max_concurrent_parses``)."""
 
 
 @dataclass(slots=True)

@@ -1,5 +1,10 @@
 """The understand step: language, NLU (or a command) and frustration signs, read once per turn.
 
+NLU work is bounded: the model reads the first ``max_parse_chars`` of a message, and at
+most ``max_concurrent_parses`` parses are in flight, the rest waiting first come, first
+served. A conversation's turns run one at a time, so one customer has one parse queued at
+most: a flood of long messages from many sessions cannot starve the others.
+
 It runs outside any transaction (the NLU is an HTTP call) and makes the turn's one
 decision (:func:`bot.nlu.decision.decide`): the later steps act on it and the stored
 message records it. A command or button press skips the model; a photo without a
@@ -8,8 +13,9 @@ caption, or a message an open dialogue takes, is not read at all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.commands import is_command
 from bot.engine.frustration import signs
@@ -32,6 +38,8 @@ class Reader:
     kb: KnowledgeBase
     catalogue: Catalogue
     options: EngineOptions
+    parses: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    """Shared by every turn of the engine (``max_concurrent_parses``)."""
 
     def language(self, inbound: InboundMessage, previous: str | None) -> LanguageGuess:
         """The message's language; ``previous`` (the conversation's) breaks near ties."""
@@ -77,7 +85,8 @@ class Reader:
         if command is not None:
             return command, None
         try:
-            return await self.nlu.parse(inbound.text), None
+            async with self.parses:
+                return await self.nlu.parse(inbound.text[: self.options.max_parse_chars]), None
         except NluError as exc:
             # The message is already stored; the customer gets an honest reply instead.
             log.error("NLU failed for %s/%s: %s", inbound.channel, inbound.conversation_key, exc)

@@ -4,6 +4,11 @@ Each message goes to :meth:`WebChatChannel.receive`, so it reaches the engine th
 the callback the channel was started with, as every channel's messages do (counted and
 timed for ``/metrics``). The engine is used here only for the session's history and
 for sending replies that waited in the outbox while the browser was away.
+
+Anyone can reach this socket, so every frame is bounded before it is read: a page of
+another site is refused at the handshake (``Origin``), a binary frame, an oversized
+frame, JSON nested past the parser's limit or a frame the protocol does not allow gets
+an ``error`` frame, and the socket stays open for the next one.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -22,6 +28,10 @@ log = logging.getLogger(__name__)
 
 SESSION = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+ESCAPED_CHAR = 6
+"""JSON may spell one character as ``\\uXXXX``: a frame is at most this many times the
+longest text, plus room for the rest of the frame."""
+FRAME_OVERHEAD = 2048
 
 
 async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Engine) -> None:
@@ -30,30 +40,63 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
         # 1008: policy violation; the widget always sends a well-formed session id.
         await websocket.close(code=1008, reason="missing or malformed session id")
         return
+    if not channel.origin_allowed(
+        websocket.headers.get("origin"), host=websocket.headers.get("host")
+    ):
+        # Before accepting: the handshake is refused (HTTP 403), no socket opens.
+        await websocket.close(code=1008, reason="this site may not open the chat")
+        return
     lang = websocket.query_params.get("lang")
     hint = lang if lang and LANGUAGE.match(lang) else None
     await websocket.accept()
     channel.attach(session, websocket)
+    max_frame = channel.max_text_chars * ESCAPED_CHAR + FRAME_OVERHEAD
     try:
         await websocket.send_json({"type": "history", "messages": await _history(engine, session)})
         await engine.flush_outbox(channel=channel.name, conversation_key=session)
         while True:
-            raw = await websocket.receive_text()
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                break
+            raw = received.get("text")
             try:
-                frame = json.loads(raw)
-                inbound = to_inbound(session, frame, language_hint=hint)
-            except (ValueError, FrameError) as exc:
+                if raw is None:
+                    raise FrameError("binary frames are not part of the chat: send JSON text")
+                if len(raw) > max_frame:
+                    raise FrameError(f"frame longer than {max_frame} characters")
+                frame = _parse(raw)
+                inbound = to_inbound(
+                    session, frame, language_hint=hint, max_text=channel.max_text_chars
+                )
+            except FrameError as exc:
                 await websocket.send_json({"type": "error", "message": str(exc)})
                 continue
 
             async def acknowledge(frame_id: str = inbound.message_id) -> None:
                 await websocket.send_json({"type": "ack", "id": frame_id})
 
-            await channel.receive(inbound, on_stored=acknowledge)
+            try:
+                await channel.receive(inbound, on_stored=acknowledge)
+            except WebSocketDisconnect:
+                raise
+            except Exception:  # stored or not, the browser re-sends what was not acked
+                log.exception("web chat message %s failed", inbound.message_id)
+                await websocket.send_json(
+                    {"type": "error", "message": "your message could not be handled now"}
+                )
     except WebSocketDisconnect:
         pass
     finally:
         channel.detach(session, websocket)
+
+
+def _parse(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise FrameError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError("JSON nested too deeply") from None
 
 
 async def _history(engine: Engine, session: str) -> list[dict[str, object]]:
@@ -70,5 +113,7 @@ async def _history(engine: Engine, session: str) -> list[dict[str, object]]:
         if row.direction == Direction.IN and row.platform_message_id:
             # The widget matches these to its unacknowledged bubbles after a reconnect.
             item["id"] = row.platform_message_id
+        elif row.direction == Direction.OUT:
+            item["id"] = str(row.id)  # as its live frame had it: the widget shows it once
         history.append(item)
     return history

@@ -188,9 +188,17 @@
 
   /* ---------- incoming frames ---------- */
 
+  // Ids of the replies in the log. The server may send a reply again (a crash after
+  // the browser got it, before it was marked sent): the same id is shown once. The
+  // set is rebuilt with the log from each history, which holds every reply marked
+  // sent; one not yet marked follows live, and must then be shown again, so the set
+  // is not kept across page loads.
+  const shownReplies = new Set();
+
   function renderHistory(messages) {
     hideTyping();
     log.replaceChildren(typing);
+    shownReplies.clear();
     messages.forEach((m, i) => {
       if (!m || typeof m !== "object") return;
       if (m.direction === "in") {
@@ -201,6 +209,7 @@
         markDelivered(row);
         log.insertBefore(row, typing);
       } else {
+        if (m.id != null) shownReplies.add(String(m.id));
         // Old buttons are stale; only the last bot message keeps its choices.
         const last = i === messages.length - 1;
         log.insertBefore(botRow(m, last), typing);
@@ -226,6 +235,10 @@
         break;
       }
       case "message":
+        if (m.id != null) {
+          if (shownReplies.has(String(m.id))) break; // a resend of one shown already
+          shownReplies.add(String(m.id));
+        }
         hideTyping();
         append(botRow(m, true), false);
         break;
