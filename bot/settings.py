@@ -84,7 +84,20 @@ class WebSettings(_Section):
     forwarded_allow_ips: list[str] = Field(default_factory=list)
     """Addresses or networks (``10.0.0.0/8``) of the reverse proxy allowed to set
     ``X-Forwarded-For``/``-Proto``; empty: nobody, the peer's own address is the client
-    (the login throttle counts per client address, so a forged header must not count)."""
+    (the login throttle counts per client address, so a forged header must not count).
+    ``["*"]`` trusts every peer: only when nothing but the proxy can reach the bot."""
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            if proxy == "*":
+                continue
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"forwarded_allow_ips: {exc}") from None
+        return value
 
 
 class NluSettings(_Section):

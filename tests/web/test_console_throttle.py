@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from pydantic import ValidationError
 
 from bot.app import proxy_options
 from bot.nlu.rasa_server import free_port
@@ -188,3 +189,9 @@ def test_many_addresses_guessing_one_name_are_throttled_too() -> None:
         throttle.begin(f"10.0.0.{n}", "priya").failed()
     with pytest.raises(Throttled):
         throttle.begin("10.0.0.99", "priya")
+
+
+def test_a_proxy_that_is_not_an_address_is_a_configuration_error() -> None:
+    with pytest.raises(ValidationError, match="forwarded_allow_ips"):
+        WebSettings(forwarded_allow_ips=["proxy.example.com"])
+    assert WebSettings(forwarded_allow_ips=["*", "::1", "10.0.0.0/8"]).forwarded_allow_ips
