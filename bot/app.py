@@ -451,7 +451,7 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
 
 
 def proxy_options(web: WebSettings) -> dict[str, Any]:
-    """uvicorn's proxy-header options: trust ``X-Forwarded-*`` only from ``web.forwarded_allow_ips``.
+    """uvicorn's proxy options: ``X-Forwarded-*`` is trusted only from ``web.forwarded_allow_ips``.
 
     uvicorn's own default trusts 127.0.0.1 (or ``$FORWARDED_ALLOW_IPS``); a local process
     could then pick any client address, and the login throttle counts per address.
