@@ -103,7 +103,8 @@ class WebSettings(_Section):
 class NluSettings(_Section):
     url: str | None = None
     """An external Rasa server; when unset, ``helpdesk run`` starts and supervises its own."""
-    rasa_port: int = Field(default=5005, ge=0, le=65535)
+    rasa_port: int = Field(default=0, ge=0, le=65535)
+    """The supervised Rasa's port on 127.0.0.1; 0 picks any free port at each start."""
     rasa_venv: Path = Path(".venv-rasa")
     models_dir: Path = Path("models")
     build_dir: Path = Path("build/rasa")

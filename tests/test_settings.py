@@ -91,3 +91,12 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("HELPDESK_CONFIG", str(write(tmp_path, "web:\n  port: 8765\n")))
     settings, _ = load_settings()
     assert settings.web.port == 8765
+
+
+def test_the_documented_defaults_hold_without_a_config_file(tmp_path: Path) -> None:
+    # README's configuration table gives these defaults; a config.yml that omits them
+    # must get the same (the supervised Rasa on any free port, not a fixed one).
+    settings, _ = load_settings(write(tmp_path, "{}\n"))
+    assert settings.nlu.rasa_port == 0
+    assert (settings.web.host, settings.web.port) == ("127.0.0.1", 8000)
+    assert settings.nlu.low_confidence_turns == 2
