@@ -232,6 +232,19 @@ async def test_csv_export(api: Api) -> None:
     assert len(list(csv.DictReader(io.StringIO(high.text)))) == 1
 
 
+async def test_deep_and_unstorable_bodies_get_4xx(api: Api) -> None:
+    json_type = {"Content-Type": "application/json"}
+    for depth in (40, 5000):
+        body = b'{"subject": ' + b"[" * depth + b"]" * depth + b"}"
+        response = await api.client.post("/api/v1/tickets", content=body, headers=json_type)
+        assert response.status_code in (400, 422), depth
+        assert response.json()["error"]["code"] in ("invalid_json", "invalid")
+    lone = b'{"subject": "a\\ud800b"}'
+    response = await api.client.post("/api/v1/tickets", content=lone, headers=json_type)
+    assert response.status_code == 422
+    assert "surrogate" in response.json()["error"]["message"]
+
+
 def test_csv_defuses_formulas_behind_whitespace_and_newlines() -> None:
     risky = [" =1+1", "\n=1+1", "\r\n+1", "\t=1", " \n @SUM(A1)", "  -2+3", "=1", "\u3000=1"]
     safe = ["Plain", "a = b", "email@example.com"]

@@ -57,6 +57,7 @@ from bot.channels.slack.events import (
     with_offered_choice,
 )
 from bot.channels.slack.format import ACTION_PREFIX, to_platform, with_choice
+from bot.channels.slack.shape import shape_problem
 from bot.channels.slack.signature import signed
 from bot.channels.slack.users import SlackDirectory
 from bot.i18n import Catalogue
@@ -215,9 +216,14 @@ class SlackChannel:
             return PlainTextResponse("invalid signature or timestamp", status_code=401)
         try:
             bolt_request = to_async_bolt_request(request, body)
-        except (ValueError, TypeError, AttributeError, RecursionError):
-            # Not UTF-8, not JSON, or JSON that is not an object (bolt calls .get on it).
+        except Exception as exc:
+            # bolt parses the body and reads its ids in the constructor, trusting the
+            # shape: not UTF-8, not JSON, not an object, "authorizations": {} (KeyError).
+            log.info("Slack body refused: %s: %s", type(exc).__name__, exc)
             return PlainTextResponse("not a Slack event or action", status_code=400)
+        problem = shape_problem(bolt_request.body)
+        if problem is not None:
+            return PlainTextResponse(f"not a Slack event or action: {problem}", status_code=400)
         response = await self.app.async_dispatch(bolt_request)
         return to_starlette_response(response)
 

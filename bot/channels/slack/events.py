@@ -140,36 +140,42 @@ def action_to_inbound(
     """A press on one of our buttons (``block_actions``) as the customer's choice."""
     if body.get("type") != "block_actions":
         return None
+    actions = body.get("actions")
     action = next(
         (
             a
-            for a in body.get("actions") or []
-            if str(a.get("action_id", "")).startswith(ACTION_PREFIX)
+            for a in (actions if isinstance(actions, list) else [])
+            if isinstance(a, dict) and str(a.get("action_id", "")).startswith(ACTION_PREFIX)
         ),
         None,
     )
-    user = body.get("user") or {}
-    container = body.get("container") or {}
-    message = body.get("message") or {}
+    user, container, message = _obj(body, "user"), _obj(body, "container"), _obj(body, "message")
     user_id = user.get("id")
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    channel = _obj(body, "channel").get("id") or container.get("channel_id")
     ts = message.get("ts") or container.get("message_ts")
     payload = action.get("value") if action else None
-    title = (action.get("text") or {}).get("text") if action else None
+    title = _obj(action, "text").get("text") if action else None
     if not (_text(user_id) and _text(channel) and _text(ts) and _text(payload)):
         return None
     thread = message.get("thread_ts") or container.get("thread_ts")
+    name = user.get("name")
     return InboundMessage(
         channel=CHANNEL,
-        conversation_key=conversation_key(channel, thread or ts),
+        conversation_key=conversation_key(channel, thread if _text(thread) else ts),
         user_id=user_id,
         text=title if _text(title) else payload,
         payload=payload,
         message_id=f"{message_id(channel, ts)}:choice",
-        user_name=profile.name if profile else user.get("name"),
+        user_name=profile.name if profile else name if _text(name) else None,
         language_hint=profile.locale if profile else None,
         raw=body,
     )
+
+
+def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` when it is an object, else empty: payload fields are not trusted."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: object) -> TypeGuard[str]:

@@ -81,7 +81,11 @@ def _convert(
     if message is None or message.from_user is None or message.from_user.is_bot:
         return None
     _check_ids(message.chat.id, message.from_user.id, message.message_id)
-    _check_text(message.text, message.caption, message.from_user.first_name)
+    sender = message.from_user
+    _check_text(
+        message.text, message.caption, sender.first_name, sender.language_code,
+        message.media_group_id,
+    )  # fmt: skip
     private = message.chat.type == ChatType.PRIVATE
     text = message.text or message.caption or ""
     attachments = _attachments(message)
@@ -115,7 +119,7 @@ def _from_callback(
     if query.data is None or not isinstance(message, Message) or query.from_user.is_bot:
         return None  # a game button, or a button on a message too old to read
     _check_ids(message.chat.id, query.from_user.id)
-    _check_text(query.data, query.id, query.from_user.first_name)
+    _check_text(query.data, query.id, query.from_user.first_name, query.from_user.language_code)
     title = _button_title(message, query.data)
     payload = resolve_payload(query.data)
     # A shortened payload the bot no longer remembers (it restarted): the button's title
@@ -211,6 +215,9 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
 def _attachment(kind: str, content: Any) -> Attachment:
     if kind == "photo":
         photo: PhotoSize = _largest(content)
+        _check_text(photo.file_id, photo.file_unique_id)
+        if photo.file_size is not None:
+            _check_ids(photo.file_size)
         return Attachment(
             kind="photo",
             file_id=photo.file_id,
@@ -229,7 +236,7 @@ def _attachment(kind: str, content: Any) -> Attachment:
         for name, value in content.to_dict().items()
         if name not in _FILE_FIELDS and not isinstance(value, dict | list)
     }
-    return Attachment(
+    attachment = Attachment(
         kind=kind,
         file_id=getattr(content, "file_id", None),
         file_name=getattr(content, "file_name", None),
@@ -237,6 +244,10 @@ def _attachment(kind: str, content: Any) -> Attachment:
         size=getattr(content, "file_size", None),
         details=details,
     )
+    _check_text(attachment.file_id, attachment.file_name, attachment.mime_type)
+    if attachment.size is not None:
+        _check_ids(attachment.size)
+    return attachment
 
 
 _FILE_FIELDS = frozenset({"file_id", "file_name", "mime_type", "file_size"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,8 @@ from telegram import Bot, Update
 
 from bot.channels.telegram.inbound import MalformedUpdate
 from bot.channels.telegram.polling import TelegramDelivery
+
+log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1 << 20
@@ -74,10 +77,12 @@ class WebhookEndpoint:
     def _parse(self, body: bytes) -> Update | None:
         try:
             data = json.loads(body)
-            # python-telegram-bot trusts the shape: a string where an object belongs
-            # raises AttributeError or TypeError; deep nesting, RecursionError.
+            # python-telegram-bot trusts the shape: a string where an object belongs raises
+            # AttributeError or TypeError, a date of 10**20 OverflowError, deep nesting
+            # RecursionError. Whatever parsing raises, the body was not an update.
             update = Update.de_json(data, self._bot) if isinstance(data, dict) else None
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        except Exception as exc:
+            log.debug("webhook body refused: %s: %s", type(exc).__name__, exc)
             return None
         if update is None or type(update.update_id) is not int:
             return None

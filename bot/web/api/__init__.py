@@ -249,8 +249,11 @@ async def _body(request: Request, model: type[M]) -> M:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
-    if _has_nul(data):
-        raise ApiError(422, "invalid", "Text may not contain NUL characters.")
+    except RecursionError as exc:
+        raise ApiError(400, "invalid_json", "The body is nested too deeply.") from exc
+    problem = _unstorable(data)
+    if problem:
+        raise ApiError(422, "invalid", problem)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -258,11 +261,25 @@ async def _body(request: Request, model: type[M]) -> M:
         raise ApiError(422, "invalid", "The body does not match the schema.", details) from exc
 
 
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+MAX_DEPTH = 16
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unstorable(data: object) -> str | None:
+    """Why a parsed body cannot be taken (nested too deeply, text no database stores), or
+    None. Walked without recursion: the body may be as deep as the JSON parser allowed."""
+    pending: list[tuple[object, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return f"The body is nested deeper than {MAX_DEPTH} levels."
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "Text may not contain NUL characters."
+            if _SURROGATE.search(value):
+                return "Text may not contain lone surrogates (invalid UTF-16)."
+        elif isinstance(value, dict):
+            pending += [(k, depth + 1) for k in value] + [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            pending += [(item, depth + 1) for item in value]
+    return None

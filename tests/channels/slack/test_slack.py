@@ -4,11 +4,13 @@ the engine with a real Rasa and real databases, replies recorded by the fake Sla
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -228,6 +230,15 @@ async def test_signed_bodies_that_are_not_events_get_400(bot: SlackBot) -> None:
     form = "application/x-www-form-urlencoded"
     for body in (b"payload=not+json", b"payload=%5B1%5D", b"payload=null"):
         assert await _post_raw(bot, body, form) == 400, body
+    # Signed objects of a shape Slack never sends (found by tests/fuzz).
+    envelope = bot.slack.event_callback(bot.slack.dm("U1", "hi"))
+    for odd in ({"event": None}, {"authorizations": {"": None}}, {"event": {"type": 5}}):
+        assert await _post_raw(bot, json.dumps({**envelope, **odd}).encode()) == 400, odd
+    odd_actions: tuple[object, ...] = (None, [{}], "x")
+    for actions in odd_actions:
+        press = {"type": "block_actions", "actions": actions, "user": {"id": "U1"}}
+        body = urlencode({"payload": json.dumps(press)}).encode()
+        assert await _post_raw(bot, body, form) == 400, actions
     # The signature is checked before anything is read: unsigned junk gets 401.
     stamp = {"X-Slack-Request-Timestamp": "abc"}
     assert await _post_raw(bot, b"not json", **stamp) == 401
