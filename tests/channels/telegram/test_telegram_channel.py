@@ -105,6 +105,20 @@ async def test_offset_moves_only_past_stored_updates(
     assert first.params["timeout"] == 2
 
 
+async def test_a_malformed_polled_update_is_skipped_not_fetched_forever(
+    fake: FakeTelegram, polling: tuple[TelegramChannel, StubEngine]
+) -> None:
+    _, engine = polling
+    update = fake.message_update(ALICE, None)
+    update["message"]["text"] = ["a", "list"]
+    bad = fake.push_update(update)
+    fake.push_message(ALICE, "hello")
+    [received] = await engine.wait(1)
+    assert received.text == "hello"
+    await fake.wait_for("getUpdates", where=lambda c: c.params.get("offset") == bad + 2)
+    assert not [c for c in fake.calls("getUpdates") if c.params.get("offset") == bad]
+
+
 async def test_polling_removes_a_webhook_first(
     fake: FakeTelegram, polling: tuple[TelegramChannel, StubEngine]
 ) -> None:
