@@ -188,12 +188,13 @@ def _fitted(attachment: Attachment) -> Attachment:
         file_name=_cut(attachment.file_name, "file_name"),
         mime_type=_cut(attachment.mime_type, "mime_type"),
         size=size if size is not None and 0 <= size <= STORED_INT_MAX else None,
-        details={str(k)[:64]: _plain(v) for k, v in list(attachment.details.items())[:32]},
+        details=_plain(attachment.details, depth=0) or {},
     )
 
 
-def _plain(value: Any) -> Any:
-    """A detail value fit for a JSON column: text cleaned and cut, numbers in range."""
+def _plain(value: Any, *, depth: int) -> Any:
+    """A detail value fit for a JSON column: text cleaned and cut, numbers in range, at
+    most 4 levels and 32 items per level (a poll's options, a venue's location)."""
     if isinstance(value, str):
         return storable(value)[:1000]
     if isinstance(value, bool) or value is None:
@@ -202,4 +203,11 @@ def _plain(value: Any) -> Any:
         return value if abs(value) <= 2**53 else None
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else None
+    if depth >= 4:
+        return None
+    if isinstance(value, dict):
+        items = list(value.items())[:32]
+        return {storable(str(k))[:64]: _plain(v, depth=depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [_plain(item, depth=depth + 1) for item in value[:32]]
     return None

@@ -50,7 +50,12 @@ def test_what_no_database_takes_is_cleaned() -> None:
             user_name="N" * 300 + "\x00",
             language_hint="en-" + "x" * 100,
             attachments=(
-                Attachment(kind="photo", file_id="f" * 400, size=2**40, details={"w": "\ud800"}),
+                Attachment(
+                    kind="photo",
+                    file_id="f" * 400,
+                    size=2**40,
+                    details={"w": "\ud800", "options": [{"text": "yes"}]},
+                ),
             ),
         ),
         max_text_chars=4096,
@@ -62,7 +67,7 @@ def test_what_no_database_takes_is_cleaned() -> None:
     assert message.language_hint is not None and len(message.language_hint) == 35
     [attachment] = message.attachments
     assert (len(attachment.file_id or ""), attachment.size) == (300, None)
-    assert attachment.details == {"w": "\ufffd"}
+    assert attachment.details == {"w": "\ufffd", "options": [{"text": "yes"}]}
     assert storable("ok") == "ok"
 
 
