@@ -49,10 +49,12 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
     lang = websocket.query_params.get("lang")
     hint = lang if lang and LANGUAGE.match(lang) else None
     await websocket.accept()
-    channel.attach(session, websocket)
     max_frame = channel.max_text_chars * ESCAPED_CHAR + FRAME_OVERHEAD
     try:
         await websocket.send_json({"type": "history", "messages": await _history(engine, session)})
+        # Attached only now: a reply sent before the history frame would be wiped from
+        # the widget's log by it. One made meanwhile waits in the outbox, sent just below.
+        channel.attach(session, websocket)
         await engine.flush_outbox(channel=channel.name, conversation_key=session)
         while True:
             received = await websocket.receive()
