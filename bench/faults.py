@@ -2,18 +2,22 @@
 
     .venv/bin/python -m bench.faults kill9 --sessions 100 --messages 20 --kills 3
     .venv/bin/python -m bench.faults nlu-length
+    .venv/bin/python -m bench.faults flood
 
 ``kill9`` runs ``helpdesk run`` against a fresh SQLite file and a fresh PostgreSQL
 database (``--db``), with a Rasa serving the test knowledge base's model, and prints
 lost / duplicated / resent per database (tests/faults/kill9.py explains the counts).
 ``nlu-length`` times one parse by message length and shows whether the intent read from
 a question's first ``nlu.max_parse_chars`` is the one read from the whole message.
+``flood`` sends ten 4,000-character messages from ten sessions at once, then a calm
+customer's five questions, with the NLU bounds on and off (a fresh Rasa for each).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -27,12 +31,13 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from websockets.asyncio.client import ClientConnection, connect
 
 from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.rasa_server import RasaSupervisor, free_port
 from bot.nlu.training import compile_project, train
 from bot.settings import load_settings
-from tests.faults.kill9 import QUESTIONS, run
+from tests.faults.kill9 import QUESTIONS, Bot, answer_texts, run
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -125,15 +130,73 @@ async def nlu_length(args: argparse.Namespace) -> None:
                     await client.parse(message)
                     times.append((time.perf_counter() - started) * 1000)
                 print(f"{length:>6} {statistics.median(times):7.1f} {max(times):7.1f}")
-            same = 0
-            for question, _ in QUESTIONS:
-                long = question + filler * 60
-                whole = await client.parse(long)
-                start = await client.parse(long[: args.max_parse_chars])
-                same += whole.intent == start.intent
-            print(f"intent from the first {args.max_parse_chars} chars = whole: {same}/7")
+            for extra in (0, 5, 20, 60):  # the question, then this many filler sentences
+                whole = start = 0
+                for question, faq in QUESTIONS:
+                    long = question + filler * extra
+                    whole += (await client.parse(long)).intent == f"faq/{faq}"
+                    cut = long[: args.max_parse_chars]
+                    start += (await client.parse(cut)).intent == f"faq/{faq}"
+                print(
+                    f"{len(QUESTIONS[0][0] + filler * extra):>6} chars: right FAQ from the"
+                    f" whole {whole}/7, from the first {args.max_parse_chars} {start}/7"
+                )
         finally:
             await client.close()
+
+
+async def ask(ws: ClientConnection, text: str) -> tuple[float, str]:
+    """Send one message; the seconds until its reply, and the reply."""
+    started = time.perf_counter()
+    await ws.send(json.dumps({"type": "message", "id": uuid.uuid4().hex, "text": text}))
+    while (frame := json.loads(await ws.recv()))["type"] != "message":
+        pass
+    return time.perf_counter() - started, str(frame["text"])
+
+
+async def flooder(url: str, n: int) -> float:
+    async with connect(f"{url}flood-{n:04d}-session", max_size=None) as ws:
+        await ws.recv()
+        # Each a different length: the first parse of a new length is the costly one.
+        return (await ask(ws, ("Where is my order? " + "la " * 2000)[: 4000 - n]))[0]
+
+
+async def flood(args: argparse.Namespace) -> None:
+    answers = answer_texts()
+    unbounded = {
+        "HELPDESK_NLU__MAX_PARSE_CHARS": "1000000",
+        "HELPDESK_NLU__MAX_CONCURRENT_PARSES": "1000",
+    }
+    for label, env in (("unbounded", unbounded), ("bounded (defaults)", {})):
+        async with rasa() as nlu:
+            with tempfile.TemporaryDirectory() as tmp:
+                port = free_port()
+                bot = Bot(
+                    database_url=f"sqlite:///{Path(tmp) / 'flood.db'}",
+                    nlu_url=nlu.url,
+                    nlu_token=nlu.token,
+                    port=port,
+                )
+                bot.env.update(env)
+                await bot.start()
+                url = f"ws://127.0.0.1:{port}/ws/chat?lang=en&session="
+                try:
+                    floods = [asyncio.ensure_future(flooder(url, n)) for n in range(10)]
+                    await asyncio.sleep(0.2)  # the flood reaches the bot first
+                    calm: list[tuple[float, str]] = []
+                    async with connect(f"{url}calm-customer-session") as ws:
+                        await ws.recv()
+                        for question, _ in QUESTIONS[:5]:
+                            calm.append(await ask(ws, question))
+                    flood_s = await asyncio.gather(*floods)
+                finally:
+                    await bot.stop()
+        right = sum(text == answers[q] for (_, text), (q, _) in zip(calm, QUESTIONS, strict=False))
+        latency = ", ".join(f"{t:.2f}" for t, _ in calm)
+        print(
+            f"{label}: calm customer's right answers {right}/5, latency {latency} s;"
+            f" slowest flood turn {max(flood_s):.1f} s"
+        )
 
 
 def main() -> None:
@@ -148,8 +211,10 @@ def main() -> None:
     n = commands.add_parser("nlu-length", help="parse time by message length")
     n.add_argument("--repeat", type=int, default=5)
     n.add_argument("--max-parse-chars", type=int, default=1000)
+    commands.add_parser("flood", help="long messages from many sessions, and a calm one")
     args = parser.parse_args()
-    asyncio.run(kill9(args) if args.command == "kill9" else nlu_length(args))
+    run_ = {"kill9": kill9, "nlu-length": nlu_length, "flood": flood}[args.command]
+    asyncio.run(run_(args))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
+from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +27,7 @@ from bot.engine.pipeline import Engine
 pytestmark = pytest.mark.rasa
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")),  # bench: FUZZ_EXAMPLES=500
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -66,6 +68,10 @@ FRAMES = st.one_of(
 )
 
 
+TALLY: Counter[str] = Counter()
+"""Frames sent by kind and the server's answer (printed with ``-s``, for bench/RESULTS.md)."""
+
+
 def encoded(kind: str, data: Any) -> str | bytes:
     if kind in ("valid", "json"):
         return json.dumps(data)  # ensure_ascii: lone surrogates travel as \ud800 escapes
@@ -93,6 +99,7 @@ def chat_frames(address: str, frames: list[tuple[str, Any]]) -> None:
         for kind, data in frames:
             ws.send(encoded(kind, data))
             got = answer(ws)  # a close here (ConnectionClosed) fails the property
+            TALLY[f"{kind} -> {got['type']}"] += 1
             if kind == "valid":
                 assert got == {"type": "ack", "id": data["id"]}, got
             elif got["type"] == "ack":
@@ -117,7 +124,9 @@ async def test_every_frame_gets_an_answer_and_valid_text_is_stored(
     def frames_are_answered(frames: list[tuple[str, Any]]) -> None:
         chat_frames(address, frames)
 
+    TALLY.clear()
     await asyncio.to_thread(frames_are_answered)
+    print("web chat frames:", dict(TALLY))
 
 
 async def test_no_handshake_gets_a_server_error(web: tuple[str, Engine]) -> None:
@@ -132,7 +141,11 @@ async def test_no_handshake_gets_a_server_error(web: tuple[str, Engine]) -> None
         try:
             with connect(url, additional_headers=headers, open_timeout=10) as ws:
                 assert json.loads(ws.recv(timeout=30))["type"] == "history"
+                TALLY["handshake -> 101"] += 1
         except InvalidStatus as refused:
             assert refused.response.status_code < 500, refused.response.status_code
+            TALLY[f"handshake -> {refused.response.status_code}"] += 1
 
+    TALLY.clear()
     await asyncio.to_thread(handshake)
+    print("handshakes:", dict(TALLY))
