@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
 """The default cap on a message's text (``channels.webchat.max_text_chars``)."""
-MAX_ID = 100
+MAX_ID = 99
+"""A frame id's length: with its session (up to 100) and ``/`` it fits the 200-character
+column of platform message ids."""
 MAX_PAYLOAD = 500
 """A button's payload is stored in a 500-character column."""
 
@@ -85,10 +87,21 @@ def to_inbound(
         user_id=session,
         text=text.strip(),
         payload=payload,
-        message_id=frame_id,
+        message_id=platform_id(session, frame_id),
         language_hint=language_hint,
         raw=frame,
     )
+
+
+def platform_id(session: str, frame_id: str) -> str:
+    """The stored id of a browser's message: the dedupe key is per session, since each
+    browser picks its own ids (another session's id must not drop this message)."""
+    return f"{session}/{frame_id}"
+
+
+def frame_id_of(session: str, stored_id: str) -> str:
+    """The browser's own id of a stored message (older rows were stored without prefix)."""
+    return stored_id.removeprefix(f"{session}/")
 
 
 def to_frame(message: OutboundMessage) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.channels.webchat import FrameError, WebChatChannel, to_inbound
+from bot.channels.webchat import FrameError, WebChatChannel, frame_id_of, to_inbound
 from bot.engine.pipeline import Engine
 from bot.storage.models import Delivery, Direction
 
@@ -74,7 +74,7 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
                 await websocket.send_json({"type": "error", "message": str(exc)})
                 continue
 
-            async def acknowledge(frame_id: str = inbound.message_id) -> None:
+            async def acknowledge(frame_id: str = frame_id_of(session, inbound.message_id)) -> None:
                 await websocket.send_json({"type": "ack", "id": frame_id})
 
             try:
@@ -114,7 +114,7 @@ async def _history(engine: Engine, session: str) -> list[dict[str, object]]:
         }
         if row.direction == Direction.IN and row.platform_message_id:
             # The widget matches these to its unacknowledged bubbles after a reconnect.
-            item["id"] = row.platform_message_id
+            item["id"] = frame_id_of(session, row.platform_message_id)
         elif row.direction == Direction.OUT:
             item["id"] = str(row.id)  # as its live frame had it: the widget shows it once
         history.append(item)

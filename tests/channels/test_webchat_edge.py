@@ -115,3 +115,16 @@ async def test_an_allowed_site_may_embed_the_chat(web: tuple[str, Engine]) -> No
     channel.allowed_origins = ("https://shop.example",)
     async with await open_chat(address, origin=Origin("https://shop.example")) as ws:
         await still_answers(ws, "embedded")
+
+
+async def test_two_browsers_may_pick_the_same_message_id(web: tuple[str, Engine]) -> None:
+    address, _ = web
+    for session in ("browser-one-0001", "browser-two-0002"):
+        async with await connect(f"ws://{address}/ws/chat?session={session}") as ws:
+            assert (await frame(ws))["type"] == "history"
+            await ws.send(json.dumps({"type": "message", "id": "0", "text": "where is my order"}))
+            assert await frame(ws) == {"type": "ack", "id": "0"}
+            assert (await frame(ws))["type"] == "message"  # answered, not dropped as a repeat
+        async with await connect(f"ws://{address}/ws/chat?session={session}") as ws:
+            history = (await frame(ws))["messages"]
+        assert [(m["direction"], m.get("id")) for m in history[:1]] == [("in", "0")]
