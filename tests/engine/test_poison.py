@@ -8,16 +8,22 @@ marked failed with its error, logged and counted, and the messages after it go o
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 
+from bot.app import build_helpdesk
+from bot.channels.webchat import WebChatChannel
 from bot.engine.gate import store_inbound
 from bot.knowledge.loader import load_knowledge_base
 from bot.messages import OutboundMessage
+from bot.nlu.rasa_server import RasaSupervisor
 from bot.ports import TurnView
 from bot.reports.metrics import REGISTRY, FailedTurnCounter
+from bot.settings import Secrets
 from bot.storage.models import Delivery, Direction, Message
-from tests.conftest import TEST_KB, Pipeline
+from tests.conftest import TEST_KB, Pipeline, project_settings
 
 pytestmark = pytest.mark.rasa
 
@@ -92,3 +98,35 @@ async def test_a_crashing_live_turn_fails_alone(pipeline: Pipeline) -> None:
     assert [r.text for r in replies] == [answer("order_status")]
     boom, after = await inbound_rows(pipeline)
     assert boom.delivery == Delivery.FAILED and after.delivery == Delivery.PROCESSED
+
+
+async def test_the_bot_becomes_ready_after_a_restart_with_the_poison_stored(
+    pipeline: Pipeline, rasa: RasaSupervisor
+) -> None:
+    """The probe's case whole: the poison stored, then ``helpdesk run``'s start-up."""
+    poison = pipeline.channel.message(POISON, payload=POISON, message_id="poison")
+    poison = replace(poison, channel="webchat", conversation_key="probe-session-01")
+    later = replace(poison, text="where is my order", payload=None, message_id="later")
+    for message in (poison, later):
+        assert await store_inbound(pipeline.db, message) is not None
+    settings = project_settings()
+    settings = settings.model_copy(
+        update={
+            "nlu": settings.nlu.model_copy(update={"url": rasa.url}),
+            "database": settings.database.model_copy(update={"url": pipeline.db.url}),
+            "knowledge_base": settings.knowledge_base.model_copy(update={"path": TEST_KB}),
+        }
+    )
+    helpdesk = build_helpdesk(
+        settings,
+        Secrets.model_validate({}),
+        channels=[WebChatChannel()],
+        model=None,
+        rasa_token=rasa.token,
+    )
+    try:
+        await helpdesk.start(progress=lambda _: None)
+        assert (await helpdesk.readiness())["ready"] is True  # /healthz says 200
+    finally:
+        await helpdesk.stop()
+    assert [row.delivery for row in await inbound_rows(pipeline)] == [Delivery.PROCESSED] * 2
