@@ -13,6 +13,7 @@ an ``error`` frame, and the socket stays open for the next one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -20,7 +21,14 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.channels.webchat import FrameError, WebChatChannel, frame_id_of, to_inbound
+from bot.channels.webchat import (
+    MAX_ID,
+    FrameError,
+    WebChatChannel,
+    frame_id_of,
+    storable,
+    to_inbound,
+)
 from bot.engine.pipeline import Engine
 from bot.storage.models import Delivery, Direction
 
@@ -61,6 +69,7 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
             if received["type"] == "websocket.disconnect":
                 break
             raw = received.get("text")
+            frame: Any = None
             try:
                 if raw is None:
                     raise FrameError("binary frames are not part of the chat: send JSON text")
@@ -71,7 +80,11 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
                     session, frame, language_hint=hint, max_text=channel.max_text_chars
                 )
             except FrameError as exc:
-                await websocket.send_json({"type": "error", "message": str(exc)})
+                error: dict[str, object] = {"type": "error", "message": str(exc)}
+                refused = frame.get("id") if raw is not None and isinstance(frame, dict) else None
+                if isinstance(refused, str) and len(refused) <= MAX_ID and storable(refused):
+                    error["id"] = refused  # the widget stops re-sending that one
+                await websocket.send_json(error)
                 continue
 
             async def acknowledge(frame_id: str = frame_id_of(session, inbound.message_id)) -> None:
@@ -88,6 +101,10 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
                 )
     except WebSocketDisconnect:
         pass
+    except Exception:  # a bug here: close with a code rather than drop the connection
+        log.exception("web chat socket of session %s failed", session[:8])
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1011, reason="internal error")
     finally:
         channel.detach(session, websocket)
 

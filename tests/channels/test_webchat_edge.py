@@ -68,6 +68,15 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays(
         await still_answers(ws, "after-bad")
 
 
+async def test_a_refused_message_is_named_in_its_error_frame(web: tuple[str, Engine]) -> None:
+    address, _ = web
+    async with await open_chat(address) as ws:
+        await ws.send(json.dumps({"type": "message", "id": "too-long", "text": "x" * 4001}))
+        error = await frame(ws)
+        assert error["id"] == "too-long"  # the widget stops re-sending it
+        assert "4000" in error["message"]
+
+
 async def test_a_reply_carries_its_outbox_id_and_a_resend_keeps_it(
     web: tuple[str, Engine],
 ) -> None:

@@ -245,9 +245,16 @@
       case "typing":
         showTyping();
         break;
-      case "error":
+      case "error": {
+        // A refused message (too long, say) is not re-sent: it would be refused again.
+        const p = m.id != null ? pending.get(m.id) : null;
+        if (p) {
+          pending.delete(m.id);
+          p.row.querySelector(".msg-meta").textContent = "not sent";
+        }
         append(el("div", "notice", String(m.message || "Something went wrong.")), false);
         break;
+      }
     }
   }
 
