@@ -17,6 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.knowledge.languages import ISO_639_1
+from bot.knowledge.yaml_errors import explain_yaml_error
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,10 @@ def _check_file(
 ) -> tuple[list[tuple[FaqEntry, int]], list[KbError]]:
     errors: list[KbError] = []
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        return [], [KbError(path, line, f"YAML syntax error: {exc.problem or exc.context}")]
+        return [], [KbError(path, *explain_yaml_error(text, exc))]
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         return [], [KbError(path, 0, f"cannot read file: {exc}")]
     if root is None:
