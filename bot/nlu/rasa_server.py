@@ -32,6 +32,29 @@ log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
+# Rasa 3.6 takes its auth token only as ``--auth-token`` (no environment variable, no file),
+# and any user can read a command line (``ps``). So the server starts through this launcher:
+# it takes the token from the environment (readable by this user only), drops it there so
+# Rasa's own children do not inherit it, and hands it to Rasa's argument parser in-process,
+# where ``/proc/<pid>/cmdline`` never shows it. The Rasa script runs in the same process.
+TOKEN_VARIABLE = "HELPDESK_RASA_AUTH_TOKEN"
+LAUNCHER = (
+    "import os, runpy, sys\n"
+    f"token = os.environ.pop({TOKEN_VARIABLE!r})\n"
+    "sys.argv = [*sys.argv[1:], '--auth-token=' + token]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def _interpreter(venv: Path, script: Path) -> str:
+    """The Python that runs ``script``: the venv's own, else the one its ``#!`` line names."""
+    python = venv / "bin" / "python"
+    if python.exists():
+        return str(python)
+    with script.open(encoding="utf-8", errors="replace") as head:
+        shebang = head.readline()
+    return shebang[2:].split()[0] if shebang.startswith("#!") else sys.executable
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -121,6 +144,7 @@ class RasaSupervisor:
         log_file: Path = Path("build/logs/rasa.log"),
     ) -> None:
         self.rasa = rasa_executable(rasa_venv)
+        self.python = _interpreter(rasa_venv, self.rasa)
         self.model = model
         self.fixed_port = port != 0
         self.port = port or free_port()
@@ -147,12 +171,14 @@ class RasaSupervisor:
         return RasaClient(self.url, token=self.token, timeout_s=timeout_s)
 
     def command(self) -> list[str]:
-        """The server's command line (a stale server is recognised by it)."""
+        """The server's command line (a stale server is recognised by it); no token in it."""
         return [
+            self.python,
+            "-c",
+            LAUNCHER,
             str(self.rasa),
             "run",
             "--enable-api",
-            f"--auth-token={self.token}",
             "--interface",
             "127.0.0.1",
             "--port",
@@ -160,6 +186,10 @@ class RasaSupervisor:
             "--model",
             str(self.model),
         ]
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment: Rasa's, and the token for the launcher to take."""
+        return {**rasa_environment(serving=True), TOKEN_VARIABLE: self.token}
 
     async def start(self) -> None:
         self._stopping = False
@@ -176,7 +206,7 @@ class RasaSupervisor:
                 stdout=sink,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
-                env=rasa_environment(serving=True),
+                env=self.environment(),
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),
             )

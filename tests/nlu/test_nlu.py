@@ -71,6 +71,24 @@ def test_the_server_embeds_with_one_passive_openmp_thread(rasa: RasaSupervisor) 
 
 
 @pytest.mark.rasa
+async def test_the_token_is_not_on_the_servers_command_line(rasa: RasaSupervisor) -> None:
+    # Any user on the machine can read a command line (ps); the token must not be there.
+    assert rasa.pid is not None
+    cmdline = Path(f"/proc/{rasa.pid}/cmdline").read_bytes()
+    assert rasa.token.encode() not in cmdline
+    assert not any(arg.startswith(b"--auth-token") for arg in cmdline.split(b"\0"))
+    # Yet the server still demands it: our token parses, another is refused.
+    client, stranger = rasa.client(), RasaClient(rasa.url, token="wrong", timeout_s=5)
+    try:
+        assert (await client.parse("how can I track my order")).intent == "faq/order_status"
+        with pytest.raises(NluResponseError, match="401"):
+            await stranger.parse("how can I track my order")
+    finally:
+        await client.close()
+        await stranger.close()
+
+
+@pytest.mark.rasa
 async def test_a_wrong_token_is_a_response_error(rasa: RasaSupervisor) -> None:
     client = RasaClient(rasa.url, token="wrong", timeout_s=5)
     with pytest.raises(NluResponseError, match="401"):
@@ -220,7 +238,9 @@ async def test_a_stale_server_on_the_fixed_port_is_replaced(tmp_path: Path) -> N
     # What a crashed older bot left behind: its server, in a session of its own, with its
     # own token (parses with ours would get 401), holding the port; no pidfile.
     old = RasaSupervisor(rasa_venv=venv, model=Path("m.tar.gz"), port=port, log_file=log)
-    orphan = await asyncio.create_subprocess_exec(*old.command(), start_new_session=True)
+    orphan = await asyncio.create_subprocess_exec(
+        *old.command(), env=old.environment(), start_new_session=True
+    )
     rasa = RasaSupervisor(rasa_venv=venv, model=Path("m.tar.gz"), port=port, log_file=log)
     try:
         probe = old.client(timeout_s=2)
@@ -237,6 +257,21 @@ async def test_a_stale_server_on_the_fixed_port_is_replaced(tmp_path: Path) -> N
             orphan.kill()
             await orphan.wait()
     assert not (tmp_path / f"rasa-{port}.pid").exists()
+
+
+async def test_the_stand_in_gets_the_token_but_not_on_its_command_line(tmp_path: Path) -> None:
+    rasa = RasaSupervisor(
+        rasa_venv=stand_in_venv(tmp_path), model=Path("m.tar.gz"), log_file=tmp_path / "rasa.log"
+    )
+    await rasa.start()
+    try:
+        await rasa.wait_ready(20)  # the stand-in answers only to the token it was given
+        assert rasa.pid is not None
+        cmdline = Path(f"/proc/{rasa.pid}/cmdline").read_bytes()
+        assert rasa.token.encode() not in cmdline
+        assert not any(arg.startswith(b"--auth-token") for arg in cmdline.split(b"\0"))
+    finally:
+        await rasa.stop()
 
 
 async def test_another_program_on_the_fixed_port_is_a_clear_error(tmp_path: Path) -> None:
