@@ -117,31 +117,45 @@ class TicketService:
     async def assign(self, ticket_id: int, assignee_id: int | None, *, actor: str) -> None:
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, ticket_id)
-            name = "nobody"
-            if assignee_id is not None:
-                agent = await session.get(Agent, assignee_id)
-                if agent is None:
-                    raise NotFound("No such agent.")
-                name = agent.name
-            if ticket.assignee_id == assignee_id:
-                return
-            ticket.assignee_id = assignee_id
-            ticket.updated_at = self.clock.now()
-            TicketStore(session).add_event(ticket, kind="assigned", actor=actor, detail=name)
-        self._changed(ticket_id)
+            changed = await self._assign(session, ticket, assignee_id, actor=actor)
+        if changed:
+            self._changed(ticket_id)
 
     async def set_priority(self, ticket_id: int, priority: str, *, actor: str) -> None:
-        if priority not in PRIORITIES:
-            raise DeskError(f"priority must be one of {', '.join(PRIORITIES)}")
         async with self.db.transaction() as session:
             ticket = await self._ticket(session, ticket_id)
-            if ticket.priority == priority:
-                return
-            detail = f"{ticket.priority} -> {priority}"
-            ticket.priority = priority
-            ticket.updated_at = self.clock.now()
-            stamp_sla(ticket, self.policy.sla)  # new targets, from the original creation time
-            TicketStore(session).add_event(ticket, kind="priority", actor=actor, detail=detail)
+            changed = self._set_priority(session, ticket, priority, actor=actor)
+        if changed:
+            self._changed(ticket_id)
+
+    async def update(
+        self,
+        ticket_id: int,
+        *,
+        actor: str,
+        priority: str | None = None,
+        assignee_id: int | None = None,
+        unassign: bool = False,
+        status: TicketStatus | None = None,
+    ) -> None:
+        """Several changes at once (the API's PATCH), all or nothing: one transaction, so
+        a refused status move leaves the priority and the assignee as they were."""
+        if unassign and assignee_id is not None:
+            raise DeskError("Give an assignee or unassign, not both.")
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            if priority is not None:
+                self._set_priority(session, ticket, priority, actor=actor)
+            if assignee_id is not None or unassign:
+                await self._assign(session, ticket, assignee_id, actor=actor)
+            rows: list[int] = []
+            if status is not None and status != ticket.status:
+                if not can_move(ticket.status, status):
+                    raise Conflict(
+                        f"A {ticket.status.value} ticket cannot be moved to {status.value}."
+                    )
+                rows = await self._move(session, ticket, status, actor=actor)
+        await self.line.deliver(rows)
         self._changed(ticket_id)
 
     async def set_status(self, ticket_id: int, status: TicketStatus, *, actor: str) -> None:
@@ -315,6 +329,36 @@ class TicketService:
                 log.exception("SLA notifier failed for %s", alert.reference)
 
     # --- helpers ------------------------------------------------------------------------------
+
+    async def _assign(
+        self, session: AsyncSession, ticket: Ticket, assignee_id: int | None, *, actor: str
+    ) -> bool:
+        name = "nobody"
+        if assignee_id is not None:
+            agent = await session.get(Agent, assignee_id)
+            if agent is None:
+                raise NotFound("No such agent.")
+            name = agent.name
+        if ticket.assignee_id == assignee_id:
+            return False
+        ticket.assignee_id = assignee_id
+        ticket.updated_at = self.clock.now()
+        TicketStore(session).add_event(ticket, kind="assigned", actor=actor, detail=name)
+        return True
+
+    def _set_priority(
+        self, session: AsyncSession, ticket: Ticket, priority: str, *, actor: str
+    ) -> bool:
+        if priority not in PRIORITIES:
+            raise DeskError(f"priority must be one of {', '.join(PRIORITIES)}")
+        if ticket.priority == priority:
+            return False
+        detail = f"{ticket.priority} -> {priority}"
+        ticket.priority = priority
+        ticket.updated_at = self.clock.now()
+        stamp_sla(ticket, self.policy.sla)  # new targets, from the original creation time
+        TicketStore(session).add_event(ticket, kind="priority", actor=actor, detail=detail)
+        return True
 
     async def _move(
         self,

@@ -11,8 +11,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from bot.desk.policy import Conflict
 from bot.storage.api_tokens import ApiTokenRepository
 from bot.storage.database import Database
+from bot.storage.models import TicketStatus
 from bot.storage.repositories import ConversationRepository, MessageRepository
 from bot.tickets.present import tickets_csv
 from bot.web.api import TicketApi
@@ -287,3 +289,50 @@ async def test_the_numbers_need_a_token_and_count_conversations(api: Api) -> Non
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_query"
     unknown = await api.client.get("/api/v1/numbers", params={"start": "2026-11-01"})
     assert unknown.status_code == 422
+
+
+async def test_a_refused_patch_changes_nothing(api: Api) -> None:
+    agent = await api.rig.rig.add_agent("maya")
+    created = await create(api)
+    reference = created["reference"]
+    url = f"/api/v1/tickets/{reference}"
+    # An unknown agent after a valid priority: the whole PATCH is refused.
+    missing = await api.client.patch(url, json={"priority": "high", "assignee_id": 999})
+    assert missing.status_code == 404, missing.text
+    after = (await api.client.get(url)).json()
+    assert (after["priority"], after["assignee"], after["status"]) == ("normal", None, "new")
+    assert [e["kind"] for e in after["events"]] == ["created"]
+    # A refused status move (the 409 a concurrent change can cause) undoes the rest too.
+    assert (await api.client.patch(url, json={"status": "open"})).status_code == 200
+    with pytest.raises(Conflict):
+        await api.rig.service.update(
+            int(str(created["id"])),
+            actor="api:crm",
+            priority="urgent",
+            assignee_id=agent,
+            status=TicketStatus.NEW,
+        )
+    after = (await api.client.get(url)).json()
+    assert (after["priority"], after["assignee"], after["status"]) == ("normal", None, "open")
+    assert [e["kind"] for e in after["events"]] == ["created", "status"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"assignee_id": "1"},
+        {"assignee_id": 1.0},
+        {"assignee_id": True},
+        {"unassign": "yes"},
+        {"unassign": 1},
+        {"unassign": "true"},
+    ],
+)
+async def test_patch_takes_json_types_only(api: Api, body: dict[str, object]) -> None:
+    await api.rig.rig.add_agent("maya")
+    await create(api)
+    response = await api.client.patch("/api/v1/tickets/HD-1001", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]
+    after = (await api.client.get("/api/v1/tickets/HD-1001")).json()
+    assert after["assignee"] is None

@@ -168,15 +168,16 @@ class TicketApi:
     async def update(self, request: Request, token: ApiToken) -> Response:
         ticket = await self._ticket(request.path_params["reference"])
         body = await _body(request, TicketUpdate)
-        actor = _actor(token)
         if body.unassign and body.assignee_id is not None:
             raise ApiError(422, "invalid", "Give assignee_id or unassign, not both.")
-        if body.priority is not None:
-            await self.service.set_priority(ticket.id, body.priority, actor=actor)
-        if body.assignee_id is not None or body.unassign:
-            await self.service.assign(ticket.id, body.assignee_id, actor=actor)
-        if body.status is not None and body.status != ticket.status.value:
-            await self.service.set_status(ticket.id, TicketStatus(body.status), actor=actor)
+        await self.service.update(
+            ticket.id,
+            actor=_actor(token),
+            priority=body.priority,
+            assignee_id=body.assignee_id,
+            unassign=body.unassign,
+            status=TicketStatus(body.status) if body.status is not None else None,
+        )
         return JSONResponse(await self._detail(ticket.reference or ""))
 
     async def comment(self, request: Request, token: ApiToken) -> Response:

@@ -20,7 +20,8 @@ WORDS = r"^[^\x00]*[^\x00\s][^\x00]*$"
 
 class _Strict(BaseModel):
     # Python's re: the same \s as str.strip() in the service and as schemathesis uses.
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+    # strict: JSON types only ("1" is not an id, "yes" is not a boolean).
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re", strict=True)
 
 
 class TicketCreate(_Strict):
