@@ -8,6 +8,7 @@ they are read from their own environment variables (``TELEGRAM_BOT_TOKEN``,
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 import re
@@ -30,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.tickets.business_hours import BusinessHours
 
 CONFIG_ENV = "HELPDESK_CONFIG"
+ENV_PREFIX = "HELPDESK_"
 DEFAULT_CONFIG = Path("config.yml")
 
 
@@ -304,7 +306,7 @@ class Secrets(BaseSettings):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="HELPDESK_", env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
     bot: BotSettings = Field(default_factory=BotSettings)
@@ -328,7 +330,64 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init kwargs; the environment must win over it.
-        return (env_settings, init_settings)
+        return (_EnvironmentReplaces(settings_cls, file=init_settings, env=env_settings),)
+
+
+class _EnvironmentReplaces(PydanticBaseSettingsSource):
+    """The file's values with each ``HELPDESK_*`` variable's value put in, replacing.
+
+    pydantic-settings deep-merges the environment into the file, so ``weekly='{}'`` left
+    the file's hours in place and ``weekly='{"mon": ...}'`` collided with its ``mon-fri``.
+    Here a variable replaces exactly what its name points at; the file's other keys stay.
+    """
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *,
+        file: PydanticBaseSettingsSource,
+        env: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self.file, self.env = file, env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ builds the whole mapping at once
+
+    def __call__(self) -> dict[str, Any]:
+        data = copy.deepcopy(self.file())
+        parsed = self.env()  # nested, each value already decoded for its field
+        paths = sorted(
+            (
+                name[len(ENV_PREFIX) :].lower().split("__")
+                for name in os.environ
+                if name.upper().startswith(ENV_PREFIX)
+            ),
+            key=len,
+        )
+        for path in paths:  # shorter first: a whole section, then a key inside it
+            found, value = _lookup(parsed, path)
+            if found:
+                _put(data, path, copy.deepcopy(value))
+        return data
+
+
+def _lookup(data: dict[str, Any], path: list[str]) -> tuple[bool, Any]:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _put(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for key in path[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
 
 
 def resolve_config_path(explicit: Path | None = None) -> Path | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, load_settings
+from bot.settings import ConfigError, Settings, load_settings
 from tests.conftest import ROOT
 
 
@@ -28,6 +29,12 @@ def test_the_shipped_config_is_valid() -> None:
     assert settings.nlu.pipeline[-1]["name"].endswith("EmbeddingIntentClassifier")
     assert settings.database.url.startswith("sqlite+aiosqlite:///")
     assert secrets.telegram_bot_token is None
+
+
+def test_the_demo_desk_is_open_around_the_clock() -> None:
+    # Trying the demo in one's evening must still show a chat reaching the queue.
+    settings, _ = load_settings(ROOT / "config.yml")
+    assert settings.handoff.business_hours.schedule().always_open
 
 
 def test_a_bad_value_names_the_key(tmp_path: Path) -> None:
@@ -100,3 +107,113 @@ def test_the_documented_defaults_hold_without_a_config_file(tmp_path: Path) -> N
     assert settings.nlu.rasa_port == 0
     assert (settings.web.host, settings.web.port) == ("127.0.0.1", 8000)
     assert settings.nlu.low_confidence_turns == 2
+
+
+# An environment variable replaces the value its name points at; nothing of the file's
+# value there survives (a merge would keep the file's hours or list entries). One case
+# per section: a nested map or list where the section has one, else the whole section.
+REPLACE_CASES: list[tuple[str, dict[str, str], Callable[[Settings], object], object]] = [
+    (
+        "bot:\n  languages: [en, gu, hi]\n",
+        {"HELPDESK_BOT__LANGUAGES": '["en"]'},
+        lambda s: s.bot.languages,
+        ["en"],
+    ),
+    (
+        "knowledge_base:\n  path: /srv/a\n",
+        {"HELPDESK_KNOWLEDGE_BASE": '{"path": "/srv/b"}'},
+        lambda s: str(s.knowledge_base.path),
+        "/srv/b",
+    ),
+    (
+        "database:\n  echo: true\n  auto_migrate: false\n",
+        {"HELPDESK_DATABASE": '{"echo": false}'},
+        lambda s: (s.database.echo, s.database.auto_migrate),
+        (False, True),  # auto_migrate: back to its default, the file's section is replaced
+    ),
+    (
+        "web:\n  forwarded_allow_ips: [10.0.0.1, 10.0.0.2]\n",
+        {"HELPDESK_WEB__FORWARDED_ALLOW_IPS": '["10.0.0.3"]'},
+        lambda s: s.web.forwarded_allow_ips,
+        ["10.0.0.3"],
+    ),
+    (
+        "nlu:\n  pipeline:\n    - name: WhitespaceTokenizer\n    - name: DIETClassifier\n",
+        {"HELPDESK_NLU__PIPELINE": '[{"name": "KeywordIntentClassifier"}]'},
+        lambda s: s.nlu.pipeline,
+        [{"name": "KeywordIntentClassifier"}],
+    ),
+    (
+        "channels:\n  webchat:\n    allowed_origins: [https://a.example]\n",
+        {"HELPDESK_CHANNELS__WEBCHAT__ALLOWED_ORIGINS": "[]"},
+        lambda s: s.channels.webchat.allowed_origins,
+        [],
+    ),
+    (
+        "handoff:\n  business_hours:\n    timezone: Asia/Kolkata\n"
+        '    weekly:\n      mon-fri: "09:00-18:00"\n',
+        {"HELPDESK_HANDOFF__BUSINESS_HOURS__WEEKLY": "{}"},
+        lambda s: (s.handoff.business_hours.weekly, s.handoff.business_hours.timezone),
+        ({}, "Asia/Kolkata"),  # always open; the file's time zone (a sibling) stays
+    ),
+    (
+        "handoff:\n  business_hours:\n"
+        '    weekly:\n      mon-fri: "09:00-18:00"\n    closed_on: [2026-12-25]\n',
+        {
+            "HELPDESK_HANDOFF__BUSINESS_HOURS__WEEKLY": '{"mon": "10:00-12:00"}',
+            "HELPDESK_HANDOFF__BUSINESS_HOURS__CLOSED_ON": "[]",
+        },
+        lambda s: (s.handoff.business_hours.weekly, s.handoff.business_hours.closed_on),
+        ({"mon": "10:00-12:00"}, []),
+    ),
+    (
+        "admin:\n  metrics_networks: [10.0.0.0/8, 127.0.0.0/8]\n",
+        {"HELPDESK_ADMIN__METRICS_NETWORKS": '["192.168.0.0/16"]'},
+        lambda s: s.admin.metrics_networks,
+        ["192.168.0.0/16"],
+    ),
+    (
+        "tickets:\n  sla:\n    normal: {first_response_h: 8, resolution_h: 40}\n"
+        "    high: {first_response_h: 2, resolution_h: 8}\n",
+        {"HELPDESK_TICKETS__SLA": '{"normal": {"first_response_h": 4, "resolution_h": 20}}'},
+        lambda s: {str(p): (t.first_response_h, t.resolution_h) for p, t in s.tickets.sla.items()},
+        {"normal": (4, 20)},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "read", "expected"),
+    REPLACE_CASES,
+    ids=[case[0].split(":")[0] + "-" + "+".join(case[1]) for case in REPLACE_CASES],
+)
+def test_an_environment_map_or_list_replaces_the_files(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    env: dict[str, str],
+    read: Callable[[Settings], object],
+    expected: object,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings, _ = load_settings(write(tmp_path, text))
+    assert read(settings) == expected
+
+
+def test_every_section_has_a_replace_case() -> None:
+    sections = {name for name, field in Settings.model_fields.items() if name != "log_level"}
+    assert {case[0].split(":")[0] for case in REPLACE_CASES} == sections
+
+
+def test_a_nested_variable_keeps_the_files_other_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPDESK_HANDOFF__BUSINESS_HOURS__WEEKLY", '{"sun": "10:00-11:00"}')
+    monkeypatch.setenv("HELPDESK_WEB__PORT", "9124")
+    settings, _ = load_settings(
+        write(tmp_path, "web:\n  host: 0.0.0.0\n  port: 8001\nhandoff:\n  queue_timeout_s: 60\n")
+    )
+    assert (settings.web.host, settings.web.port) == ("0.0.0.0", 9124)
+    assert settings.handoff.queue_timeout_s == 60
+    assert settings.handoff.business_hours.weekly == {"sun": "10:00-11:00"}
