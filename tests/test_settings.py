@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import BusinessHoursSettings, ConfigError, Settings, load_settings
 from tests.conftest import ROOT
 
 
@@ -35,6 +36,12 @@ def test_the_demo_desk_is_open_around_the_clock() -> None:
     # Trying the demo in one's evening must still show a chat reaching the queue.
     settings, _ = load_settings(ROOT / "config.yml")
     assert settings.handoff.business_hours.schedule().always_open
+    # The hours shown there as an example are valid as written, once uncommented.
+    text = (ROOT / "config.yml").read_text(encoding="utf-8")
+    example = text.split("for example:\n", 1)[1].split("  business_hours:", 1)[0]
+    weekly = yaml.safe_load("\n".join(line[5:] for line in example.splitlines()))["weekly"]
+    hours = BusinessHoursSettings(timezone="Asia/Kolkata", weekly=weekly).schedule()
+    assert not hours.always_open and "mon-fri" in weekly
 
 
 def test_a_bad_value_names_the_key(tmp_path: Path) -> None:
