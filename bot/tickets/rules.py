@@ -44,18 +44,38 @@ HIGH_WORDS = (
     "refund",
     "fraud",
     "not working",
+    "isn't working",
+    "stopped working",
+    "stops working",
+    "no longer works",
     "doesn't work",
+    "does not work",
     "can't log in",
     "cannot log in",
     "locked out",
     "broken",
     "damaged",
     "રિફંડ",
+    "કામ કરતું નથી",
+    "કામ કરતો નથી",
+    "કામ કરતી નથી",
+    "કામ કરવાનું બંધ",  # stopped working
     "రీఫండ్",
+    "పని చేయడం లేదు",
+    "పనిచేయడం లేదు",
+    "పని చేయడం ఆగి",  # stopped working
+    "పనిచేయడం ఆగి",
     "თანხის დაბრუნება",
+    "არ მუშაობს",  # also inside "აღარ მუშაობს", no longer works
+    "შეწყვიტა მუშაობა",  # stopped working
     "रिफंड",
     "काम नहीं कर",
+    "काम करना बंद",  # stopped working
 )
+# A frustrated customer: one of their last messages showed anger (the signs of
+# bot/engine/frustration.py, stored as ``nlu["negative"]``). A frustration handoff
+# needs two of three, so every ticket it opens counts.
+FRUSTRATION_LOOKBACK = 3
 
 
 def find_reference(text: str) -> str | None:
@@ -152,8 +172,14 @@ async def open_ticket_from_conversation(
     language: str,
     priority: str | None = None,
 ) -> Ticket:
-    """A ticket whose description is the recent transcript, so the agent has the context."""
-    history = await MessageRepository(session).transcript(conversation.id, limit=TRANSCRIPT_LINES)
+    """A ticket whose description is the recent transcript, so the agent has the context;
+    ``high`` (at least) when the customer was frustrated, as :func:`infer_priority` says."""
+    messages = MessageRepository(session)
+    history = await messages.transcript(conversation.id, limit=TRANSCRIPT_LINES)
+    recent = await messages.recent_inbound(
+        conversation.id, limit=FRUSTRATION_LOOKBACK, through=trigger.id
+    )
+    frustrated = any((m.nlu or {}).get("negative") for m in recent)
     description = "\n".join(f"[{m.sender}] {m.text}" for m in history)
     return await TicketRepository(session).create(
         customer_id=conversation.customer_id,
@@ -162,5 +188,5 @@ async def open_ticket_from_conversation(
         description=description,
         language=language,
         actor="customer",
-        priority=priority or infer_priority(trigger.text),
+        priority=priority or infer_priority(trigger.text, frustrated=frustrated),
     )
