@@ -1,9 +1,10 @@
 """Typed settings: ``config.yml`` validated by pydantic, overridable from the environment.
 
 Precedence (highest first): ``HELPDESK_<SECTION>__<KEY>`` environment variables,
-then ``config.yml``, then the defaults below. Secrets never live in the file:
-they are read from their own environment variables (``TELEGRAM_BOT_TOKEN``,
-``DATABASE_URL``, ...).
+then ``config.yml``, then the defaults below. A variable replaces the value its name
+points at (a map or list, given as JSON, whole); the file's other keys stay. Secrets
+never live in the file: they are read from their own environment variables
+(``TELEGRAM_BOT_TOKEN``, ``DATABASE_URL``, ...).
 """
 
 from __future__ import annotations
