@@ -31,7 +31,7 @@ from bot.web.console.auth import (
     same_origin,
 )
 from bot.web.console.live import live_socket
-from bot.web.console.pages import STATIC, FormTooLarge, form, render, secure
+from bot.web.console.pages import STATIC, FormTooLarge, form, render, secure, use_team_zone
 from bot.web.console.views import ConsoleViews
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Console:
         self.desk = desk
         self.sessions = sessions
         self.views = ConsoleViews(desk)
+        use_team_zone(desk.policy.hours.zone)
         # Pages other features add under /console (tickets: bot/web/console/tickets.py).
         self.extra_routes: list[BaseRoute] = []
 

@@ -7,13 +7,17 @@ inline scripts as a second line of defence.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+
+from bot.storage.models import aware
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -32,6 +36,26 @@ SECURITY_HEADERS = {
 }
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, enable_async=False)
+# The team's time zone (``handoff.business_hours.timezone``): every time on every page is
+# shown in it, with the zone named, as the bot tells customers (one desk per process).
+_env.globals["team_zone"] = "UTC"
+
+
+def use_team_zone(zone: ZoneInfo) -> None:
+    """Show the console's times in ``zone`` (the console calls it when it is built)."""
+    _env.globals["team_zone"] = zone.key
+
+
+def team_time(value: str | datetime | None, zone: str | None = None) -> str:
+    """``2026-11-25 12:30 IST``: a stored (UTC) time in the team's zone, zone named."""
+    if not value:
+        return "—"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = aware(at).astimezone(ZoneInfo(zone or str(_env.globals["team_zone"])))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+_env.filters["team_time"] = team_time
 
 
 class FormTooLarge(Exception):

@@ -36,8 +36,15 @@
     box.appendChild(item);
   }
 
+  // The team's zone (handoff.business_hours), named, whatever zone this computer is in.
   function clock(iso) {
-    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
+    const zone = document.body.dataset.zone;
+    try {
+      return new Date(iso).toLocaleTimeString([], zone ? { ...options, timeZone: zone } : options);
+    } catch (error) {  // a zone this browser does not know: its own, still named
+      return new Date(iso).toLocaleTimeString([], options);
+    }
   }
 
   function localizeTimes(root) {
