@@ -17,7 +17,7 @@ from playwright.async_api import Browser, async_playwright, expect
 from bot.events import DeskEvent, EventKind
 from bot.storage.database import Database
 from bot.web.app import create_web_app
-from bot.web.console.pages import team_time, use_team_zone
+from bot.web.console.pages import team_clock, team_time, use_team_zone
 from bot.web.console.tickets import TicketPages
 from tests.conftest import IN_CI
 from tests.support.console import PASSWORD, AgentClient, make_console
@@ -39,6 +39,7 @@ def test_team_time_names_the_zone() -> None:
     noon = datetime(2026, 11, 25, 6, 30)
     assert team_time(noon, "Asia/Kolkata") == team_time(noon.replace(tzinfo=UTC), "Asia/Kolkata")
     assert team_time(noon, "Asia/Kolkata") == "2026-11-25 12:00 IST"
+    assert team_clock(noon, "Asia/Kolkata") == "12:00 IST"
 
 
 @pytest.fixture
@@ -60,17 +61,21 @@ async def desk(db: Database) -> AsyncIterator[tuple[TicketRig, str]]:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_ticket_due_times_are_in_the_team_zone(desk: tuple[TicketRig, str]) -> None:
-    _, base = desk
+    t, base = desk
+    await t.push("hello")
     client = AgentClient(base)
     try:
         assert (await client.login("maya")).status_code == 303
         listing = (await client.http.get("/console/tickets")).text
         detail = (await client.http.get("/console/tickets/1")).text
+        chat = (await client.http.get("/console/c/1")).text
     finally:
         await client.close()
     assert DUE_IN_INDIA in listing
     assert DUE_IN_INDIA in detail
     assert "07:00" not in listing + detail  # no bare UTC left
+    # The chat's timeline, before console.js runs (or without it): India time, named.
+    assert re.search(r"<time datetime=\"[^\"]+\+00:00\">\d\d:\d\d IST</time>", chat), chat
 
 
 @pytest.fixture(scope="module")
@@ -117,5 +122,10 @@ async def test_a_browser_in_new_york_sees_the_team_zone(
         await expect(alert).to_contain_text(re.compile(r"\(due 12:30 (GMT\+5:30|IST)\)"))
         await page.goto(f"{base}/console/tickets/1")
         await expect(page.locator(".due").first).to_have_text(DUE_IN_INDIA)
+        # A chat's timeline, rewritten by console.js in the browser: still India time.
+        await t.push("hello")
+        await page.goto(f"{base}/console/c/1")
+        india = re.compile(r"^\d\d:\d\d (GMT\+5:30|IST)$")
+        await expect(page.locator("#timeline time").first).to_have_text(india)
     finally:
         await context.close()

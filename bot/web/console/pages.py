@@ -55,7 +55,13 @@ def team_time(value: str | datetime | None, zone: str | None = None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def team_clock(value: datetime, zone: str | None = None) -> str:
+    """``12:30 IST``: the time of day alone (a chat's timeline), zone named."""
+    return team_time(value, zone).split(" ", 1)[1]
+
+
 _env.filters["team_time"] = team_time
+_env.filters["team_clock"] = team_clock
 
 
 class FormTooLarge(Exception):
