@@ -15,8 +15,8 @@ from bot.intents.dialogue import cancel_button
 from bot.messages import InboundMessage, OutboundMessage
 from bot.storage.dialogues import DialogueRepository
 from bot.storage.models import Dialogue
-from bot.storage.repositories import MessageRepository, TicketRepository
-from bot.tickets.rules import infer_priority
+from bot.storage.repositories import TicketRepository
+from bot.tickets.rules import infer_priority, was_frustrated
 
 DIALOGUE = "create_ticket"
 SUMMARY = (5, 200)
@@ -87,10 +87,9 @@ def _length_problem(
 
 async def _open_ticket(ctx: TurnContext, data: dict[str, str]) -> list[OutboundMessage]:
     summary, details = data.get("summary", ""), data.get("details", "")
-    recent = await MessageRepository(ctx.session).recent_inbound(
-        ctx.conversation.id, limit=3, through=ctx.message.id
+    frustrated = await was_frustrated(
+        ctx.session, conversation_id=ctx.conversation.id, through=ctx.message.id
     )
-    frustrated = any((m.nlu or {}).get("negative") for m in recent)
     priority = infer_priority(f"{summary}\n{details}", frustrated=frustrated)
     ticket = await TicketRepository(ctx.session).create(
         customer_id=ctx.conversation.customer_id,

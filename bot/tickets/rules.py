@@ -78,6 +78,14 @@ HIGH_WORDS = (
 FRUSTRATION_LOOKBACK = 3
 
 
+async def was_frustrated(session: AsyncSession, *, conversation_id: int, through: int) -> bool:
+    """Whether one of the customer's last messages, up to ``through``, showed anger."""
+    recent = await MessageRepository(session).recent_inbound(
+        conversation_id, limit=FRUSTRATION_LOOKBACK, through=through
+    )
+    return any((m.nlu or {}).get("negative") for m in recent)
+
+
 def find_reference(text: str) -> str | None:
     match = REFERENCE.search(text)
     return f"HD-{match.group(1)}" if match else None
@@ -176,10 +184,7 @@ async def open_ticket_from_conversation(
     ``high`` (at least) when the customer was frustrated, as :func:`infer_priority` says."""
     messages = MessageRepository(session)
     history = await messages.transcript(conversation.id, limit=TRANSCRIPT_LINES)
-    recent = await messages.recent_inbound(
-        conversation.id, limit=FRUSTRATION_LOOKBACK, through=trigger.id
-    )
-    frustrated = any((m.nlu or {}).get("negative") for m in recent)
+    frustrated = await was_frustrated(session, conversation_id=conversation.id, through=trigger.id)
     description = "\n".join(f"[{m.sender}] {m.text}" for m in history)
     return await TicketRepository(session).create(
         customer_id=conversation.customer_id,
