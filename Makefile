@@ -10,7 +10,7 @@ BOT := $(VENV)/bin
 HELPDESK := $(BOT)/helpdesk
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: help setup chromium run test lint typecheck pytest train migrate check-kb clean eval
+.PHONY: help setup system-packages chromium run test lint typecheck pytest train migrate check-kb clean eval
 
 help:
 	@echo "make run    set everything up, then start the bot (web chat on http://127.0.0.1:8000/)"
@@ -35,13 +35,19 @@ $(RASA_VENV)/.installed: requirements/rasa-constraints.txt
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed
 
-# Browser tests drive Debian's Chromium through Playwright (whose own browser
-# download cannot work offline). Installed when missing and we are root.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "warning: chromium missing and not root: browser tests will skip (fail under CI)"; fi; }
+# Debian packages the tests use: Chromium for the browser tests (Playwright's own
+# browser download cannot work offline), HAProxy in front of the cluster test's workers,
+# nginx and docker-compose to check the deploy files. Installed when missing and root.
+SYSTEM_PACKAGES := chromium:chromium haproxy:haproxy nginx:nginx docker-compose:docker-compose
+system-packages:
+	@PATH="$$PATH:/usr/sbin"; missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "warning: missing$$missing and not root: the tests that need them fail"; fi; fi
+
+chromium: system-packages
 
 migrate: setup
 	$(HELPDESK) db upgrade
@@ -62,7 +68,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BOT)/mypy
 
-pytest: setup chromium
+pytest: setup system-packages
 	$(BOT)/pytest -ra
 
 test: lint typecheck pytest

@@ -207,8 +207,8 @@ def build_helpdesk(
     catalogue = Catalogue.load(default_language=settings.bot.default_language)
     supervisor: RasaSupervisor | None = None
     nlu: NluClient
-    if settings.nlu.url:
-        nlu = RasaClient(settings.nlu.url, token=rasa_token, timeout_s=settings.nlu.timeout_s)
+    if settings.nlu.urls:
+        nlu = RasaClient(settings.nlu.urls[0], token=rasa_token, timeout_s=settings.nlu.timeout_s)
     else:
         if model is None:
             raise ValueError("a trained model is needed to start the local NLU server")
@@ -341,7 +341,7 @@ async def prepare(
 ) -> Helpdesk:
     """Train the model if it is missing or stale (unless ``nlu.url`` names a Rasa), then wire."""
     model = None
-    if not settings.nlu.url:
+    if not settings.nlu.urls:
         kb = LiveKnowledgeBase(
             settings.knowledge_base.path, default_language=settings.bot.default_language
         )

@@ -104,8 +104,9 @@ class WebSettings(_Section):
 
 
 class NluSettings(_Section):
-    url: str | None = None
-    """An external Rasa server; when unset, ``helpdesk run`` starts and supervises its own."""
+    url: str | list[str] | None = None
+    """External Rasa servers: one URL, a list, or URLs separated by commas (replicas: a
+    dead one is skipped); when unset, ``helpdesk run`` starts and supervises its own."""
     rasa_port: int = Field(default=0, ge=0, le=65535)
     """The supervised Rasa's port on 127.0.0.1; 0 picks any free port at each start."""
     rasa_venv: Path = Path(".venv-rasa")
@@ -127,6 +128,45 @@ class NluSettings(_Section):
     max_concurrent_parses: int = Field(default=4, ge=1)
     """Parses in flight at once; more wait their turn, first come first served."""
     pipeline: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("url")
+    @classmethod
+    def _urls(cls, value: str | list[str] | None) -> str | list[str] | None:
+        urls = _split_urls(value)
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"nlu.url: {url!r} is not an http(s) URL")
+        return value if urls else None
+
+    @property
+    def urls(self) -> list[str]:
+        """The external Rasa servers, in order; empty: supervise our own."""
+        return _split_urls(self.url)
+
+
+def _split_urls(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    parts = value.split(",") if isinstance(value, str) else value
+    return [part.strip().rstrip("/") for part in parts if part.strip()]
+
+
+class ClusterSettings(_Section):
+    """Several ``helpdesk run`` workers on one PostgreSQL and one Redis (docs/deploy.md)."""
+
+    enabled: bool = False
+    """Workers share the conversations' order and the periodic jobs through PostgreSQL
+    and the desk's live events through Redis (``REDIS_URL``); SQLite is refused."""
+    worker_id: str | None = None
+    """This worker's name in logs and events; unset: ``<host name>:<process id>``."""
+    orphan_after_s: float = Field(default=3.0, gt=0, le=600)
+    """A message stored this long ago and still unanswered, with no worker holding its
+    conversation, is answered by any worker (its own worker died)."""
+    orphan_sweep_s: float = Field(default=2.0, gt=0, le=600)
+    """How often each worker looks for such messages."""
+    leader_check_s: float = Field(default=2.0, gt=0, le=600)
+    """How often a worker that is not the leader tries to become it (the leader's
+    database session ends with its process, so a new leader is in place this soon)."""
 
 
 class WebchatSettings(_Section):
@@ -319,6 +359,7 @@ class Settings(BaseSettings):
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     tickets: TicketsSettings = Field(default_factory=TicketsSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod
@@ -436,12 +477,28 @@ def load_settings(config_path: Path | None = None) -> tuple[Settings, Secrets]:
     if secrets.database_url is not None:
         settings.database.url = secrets.database_url.get_secret_value()
     settings.database.url = normalize_database_url(settings.database.url)
+    if settings.cluster.enabled:
+        _check_cluster(settings, secrets, source)
     if settings.bot.default_language not in settings.bot.languages:
         raise ConfigError(
             f"{source}: bot.default_language: {settings.bot.default_language!r} "
             f"is not one of bot.languages {settings.bot.languages}"
         )
     return settings, secrets
+
+
+def _check_cluster(settings: Settings, secrets: Secrets, source: str) -> None:
+    """Several workers need a shared database and a shared event bus: say so up front."""
+    if not settings.database.url.startswith("postgresql"):
+        raise ConfigError(
+            f"{source}: cluster.enabled needs PostgreSQL (DATABASE_URL=postgresql://...); "
+            "SQLite is one process's database and cannot order turns across workers"
+        )
+    if secrets.redis_url is None:
+        raise ConfigError(
+            f"{source}: cluster.enabled needs REDIS_URL (the desk's live events reach "
+            "every worker's consoles through Redis)"
+        )
 
 
 def _describe(exc: ValidationError, source: str) -> str:
