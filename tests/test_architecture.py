@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "bot.knowledge.languages",
         "bot.tickets.business_hours",
     ),
-    ("bot.settings", "bot.storage"),
+    ("bot.settings", "bot.storage", "bot.cluster"),
     ("bot.knowledge", "bot.nlu", "bot.channels"),
     ("bot.handoff", "bot.intents", "bot.tickets", "bot.desk", "bot.reports"),
     ("bot.engine",),
