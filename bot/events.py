@@ -4,8 +4,11 @@ Events are small and self-describing; a subscriber that needs more reads it from
 the database. Publishing never blocks: a subscriber that stops reading (a frozen
 browser tab) loses events beyond its buffer and is told to resynchronise.
 
-This bus is in-process. Several bot workers would relay it through Redis pub/sub
-(``DESIGN.md``); the interface stays the same.
+The bus delivers to the subscribers of this process. With several bot workers a
+relay (``bot.cluster.relay.RedisRelay``) sets :attr:`DeskEvents.relay`: every event
+published here is then also forwarded to the other workers, and their events come in
+through :meth:`DeskEvents.deliver_local`. Callers keep ``subscribe()`` and
+``publish()`` either way.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +73,18 @@ class Subscription:
             yield await self.next()
 
 
+class EventRelay(Protocol):
+    """Carries this worker's events to the other workers (see ``bot.cluster.relay``)."""
+
+    def forward(self, event: DeskEvent) -> None:
+        """Take one event for the other workers; never blocks, never raises."""
+
+
 class DeskEvents:
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+        self.relay: EventRelay | None = None
+        """Set by a relay (from its construction to its stop); ``None``: one process."""
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
@@ -84,6 +96,13 @@ class DeskEvents:
             self._subscribers.discard(subscription)
 
     def publish(self, event: DeskEvent) -> None:
+        """Deliver to this worker's subscribers at once and hand to the relay, if any."""
+        self.deliver_local(event)
+        if self.relay is not None:
+            self.relay.forward(event)
+
+    def deliver_local(self, event: DeskEvent) -> None:
+        """Offer to this worker's subscribers only (an event another worker published)."""
         for subscription in list(self._subscribers):
             subscription.offer(event)
 
