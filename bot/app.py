@@ -32,8 +32,10 @@ from bot.i18n import Catalogue
 from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.client import NluClient, RasaClient
 from bot.nlu.kb_watch import KnowledgeWatcher, Retrainer
+from bot.nlu.model_keeping import ModelKeeper
 from bot.nlu.model_swap import HotSwapNlu
 from bot.nlu.rasa_server import RasaSupervisor
+from bot.nlu.replicas import RasaReplicas
 from bot.nlu.thresholds import configured as configured_thresholds
 from bot.nlu.training import Progress, train_for
 from bot.reports.metrics import (
@@ -147,6 +149,7 @@ class Helpdesk:
     nlu: NluClient
     supervisor: RasaSupervisor | None = None
     watcher: KnowledgeWatcher | None = None  # live knowledge-base edits
+    model_keeper: ModelKeeper | None = None  # models of external replicas (nlu.keep_models)
     tasks: TaskSupervisor = field(default_factory=TaskSupervisor)
     ready: bool = False
 
@@ -207,7 +210,14 @@ def build_helpdesk(
     catalogue = Catalogue.load(default_language=settings.bot.default_language)
     supervisor: RasaSupervisor | None = None
     nlu: NluClient
-    if settings.nlu.urls:
+    replicas: RasaReplicas | None = None
+    if len(settings.nlu.urls) > 1 or (settings.nlu.urls and settings.nlu.keep_models):
+        # several servers (a dead one skipped), or servers whose models the bot loads
+        replicas = RasaReplicas(
+            settings.nlu.urls, token=rasa_token, timeout_s=settings.nlu.timeout_s
+        )
+        nlu = replicas
+    elif settings.nlu.urls:
         nlu = RasaClient(settings.nlu.urls[0], token=rasa_token, timeout_s=settings.nlu.timeout_s)
     else:
         if model is None:
@@ -254,17 +264,24 @@ def build_helpdesk(
         nlu=nlu,
         supervisor=supervisor,
         watcher=watcher,
+        model_keeper=(
+            ModelKeeper(kb, settings.nlu, replicas)
+            if replicas is not None and settings.nlu.keep_models
+            else None
+        ),
     )
 
 
 def build_watcher(
     settings: Settings, kb: LiveKnowledgeBase, nlu: NluClient, supervisor: RasaSupervisor | None
 ) -> KnowledgeWatcher | None:
-    """The knowledge-base watcher; it retrains and hot-swaps only a Rasa we supervise."""
+    """The knowledge-base watcher; it retrains and hot-swaps a Rasa we supervise, or the
+    external replicas with ``nlu.keep_models`` (on a cluster's leader: ``may_retrain``)."""
     if not settings.admin.watch_knowledge_base:
         return None
     retrainer = None
-    if supervisor is not None and isinstance(nlu, MeteredNlu | HotSwapNlu):
+    kept = settings.nlu.keep_models and bool(settings.nlu.urls)
+    if isinstance(nlu, MeteredNlu | HotSwapNlu) and (supervisor is not None or kept):
         retrainer = Retrainer(
             pipeline=settings.nlu.pipeline,
             build_dir=settings.nlu.build_dir,

@@ -112,6 +112,11 @@ class NluSettings(_Section):
     rasa_venv: Path = Path(".venv-rasa")
     models_dir: Path = Path("models")
     build_dir: Path = Path("build/rasa")
+    keep_models: bool = False
+    """With ``url`` set: the bot trains the knowledge base's model into ``models_dir`` (a
+    store the Rasa servers see at the same path) and loads it on every server named in
+    ``url``, after edits and whenever one serves another model (one restarted, or was
+    down). False: whoever runs those servers manages their models."""
     timeout_s: float = Field(default=5.0, gt=0)
     startup_timeout_s: float = Field(default=180.0, gt=0)
     answer_threshold: float = Field(default=0.55, ge=0, le=1)

@@ -35,6 +35,9 @@ KbErrorNotifier = Callable[[list[KbError]], Awaitable[None]]
 
 ModelSwapped = Callable[[Path], None]
 
+MayRetrain = Callable[[], Awaitable[bool]]
+"""Whether this worker is the one that retrains (the cluster's leader check)."""
+
 
 class WatchCounters(Protocol):
     """Where the watcher counts what it did; the app passes the ``/metrics`` counters."""
@@ -117,8 +120,14 @@ class KnowledgeWatcher:
         interval_s: float = 0.5,
         on_swapped: ModelSwapped | None = None,
         counters: WatchCounters | None = None,
+        may_retrain: MayRetrain | None = None,
     ) -> None:
         self.kb = kb
+        self.may_retrain = may_retrain
+        """Asked before each retrain; None: always. In a cluster whose workers share one
+        model (external replicas kept by the bot) it is the leader check, so one worker
+        trains while every worker reloads the answers. A worker that supervises its own
+        Rasa must retrain for it: leave it None there."""
         self.counters: WatchCounters = counters or _Uncounted()
         self.retrainer = retrainer
         self.interval_s = interval_s
@@ -159,8 +168,21 @@ class KnowledgeWatcher:
         fingerprint = self.kb.current.questions_fingerprint()
         if fingerprint != self._fingerprint:
             self._fingerprint = fingerprint
-            self._schedule_retrain()
+            if await self._may_retrain():
+                self._schedule_retrain()
         return True
+
+    async def _may_retrain(self) -> bool:
+        if self.may_retrain is None:
+            return True
+        try:
+            allowed = await self.may_retrain()
+        except Exception:  # e.g. the database is down: the model keeping catches up later
+            log.exception("could not tell whether this worker may retrain; not retraining")
+            return False
+        if not allowed:
+            log.info("questions changed; another worker retrains the shared model")
+        return allowed
 
     async def _notify(self, errors: list[KbError]) -> None:
         for notify in list(self.notifiers):
