@@ -13,13 +13,16 @@ A :class:`TaskSupervisor` holds two kinds of named jobs:
 :meth:`TaskSupervisor.stop` cancels every job, waits for each to finish, then calls the
 jobs' ``on_stop`` hooks (end a running retrain, let Slack calls in flight finish).
 
-Several workers: each worker runs its own supervisor with the same jobs. Nothing here
-elects a leader, so every job must be safe to run in several processes at once. The
-sweeps are: they lock each row they change, check it again and move it with a
-conditional update or a unique key, so a chat times out once and an SLA alert fires once.
-The watcher and the Slack mirror hold per-worker state (the knowledge base in memory, the
-in-process desk events), so each worker needs its own. The outbox retry is safe within a
-worker but not yet across workers. ``docs/decisions.md`` (Operations) has the details.
+Several workers: each worker runs its own supervisor with the same jobs. A job added
+with ``once_per_cluster=True`` runs only on the cluster's leader (``leader``, an
+``async () -> bool``, asked before each run; ``bot.cluster.leader``): the sweeps, the
+outbox retry, the Slack desk's mirror, model training. When the leader dies another
+worker leads within seconds and its next run does the work. The sweeps would even be
+safe to overlap (they lock each row they change, check it again and move it with a
+conditional update or a unique key, so a chat times out once and an SLA alert fires
+once); running them once saves the work. The others run on every worker: the
+knowledge-base reload (each worker's answers in memory), the relay of the desk's events,
+the orphan sweep. ``docs/decisions.md`` (Operations) has the details.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 Run = Callable[[], Awaitable[object]]
 Stop = Callable[[], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
+Leader = Callable[[], Awaitable[bool]]
 
 RESTART_AFTER_S = 5.0
 
@@ -45,15 +49,22 @@ class Job:
     run: Run
     every_s: float | None  # None: long-running
     on_stop: Stop | None
+    once_per_cluster: bool = False
 
 
 class TaskSupervisor:
     """Named periodic and long-running jobs; ``sleep`` is injectable for tests."""
 
     def __init__(
-        self, *, sleep: Sleep = asyncio.sleep, restart_after_s: float = RESTART_AFTER_S
+        self,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        restart_after_s: float = RESTART_AFTER_S,
+        leader: Leader | None = None,
     ) -> None:
         self._sleep = sleep
+        self.leader = leader
+        """Whether this worker leads the cluster; None: one worker alone, it always does."""
         self._restart_after_s = restart_after_s
         self._jobs: list[Job] = []
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -64,15 +75,28 @@ class TaskSupervisor:
         """The jobs' names, in the order they were added."""
         return [job.name for job in self._jobs]
 
-    def every(self, name: str, seconds: float, run: Run, *, on_stop: Stop | None = None) -> None:
-        """Run ``run()`` every ``seconds`` (the first run one period after start)."""
+    def every(
+        self,
+        name: str,
+        seconds: float,
+        run: Run,
+        *,
+        on_stop: Stop | None = None,
+        once_per_cluster: bool = False,
+    ) -> None:
+        """Run ``run()`` every ``seconds`` (the first run one period after start);
+        ``once_per_cluster``: only while this worker leads."""
         if seconds <= 0:
             raise ValueError(f"job {name!r}: the period must be positive, not {seconds}")
-        self._add(Job(name, run, seconds, on_stop))
+        self._add(Job(name, run, seconds, on_stop, once_per_cluster))
 
-    def keep(self, name: str, run: Run, *, on_stop: Stop | None = None) -> None:
-        """Keep ``run()`` running until stop; restart it if it ends or raises."""
-        self._add(Job(name, run, None, on_stop))
+    def keep(
+        self, name: str, run: Run, *, on_stop: Stop | None = None, once_per_cluster: bool = False
+    ) -> None:
+        """Keep ``run()`` running until stop; restart it if it ends or raises.
+        ``once_per_cluster``: it starts once this worker leads (and runs on if the lead is
+        lost, until it ends: a long-running job is not cut mid-work)."""
+        self._add(Job(name, run, None, on_stop, once_per_cluster))
 
     def start(self) -> None:
         """Start every job added so far; jobs added later start at once."""
@@ -115,6 +139,8 @@ class TaskSupervisor:
         while True:
             await self._sleep(job.every_s)
             try:
+                if job.once_per_cluster and not await self._leads():
+                    continue
                 await job.run()
             except Exception:  # a database blip must not end the loop
                 log.exception("%s failed; next run in %.0f s", job.name, job.every_s)
@@ -122,9 +148,15 @@ class TaskSupervisor:
     async def _long_running(self, job: Job) -> None:
         while True:
             try:
+                if job.once_per_cluster and not await self._leads():
+                    await self._sleep(self._restart_after_s)
+                    continue
                 await job.run()
             except Exception:
                 log.exception("%s failed; restarting in %.0f s", job.name, self._restart_after_s)
             else:
                 log.warning("%s ended; restarting in %.0f s", job.name, self._restart_after_s)
             await self._sleep(self._restart_after_s)
+
+    async def _leads(self) -> bool:
+        return True if self.leader is None else await self.leader()

@@ -129,3 +129,41 @@ async def test_stop_before_start_and_twice_is_harmless() -> None:
     tasks.every("sweep", 1, Runs())
     await tasks.stop()
     await tasks.stop()
+
+
+async def test_a_once_per_cluster_job_runs_only_while_this_worker_leads() -> None:
+    ticks, sweep = Ticks(), Runs()
+    answers = iter([False, False, True, False])  # the leader check's answers, in turn
+
+    async def leader() -> bool:
+        return next(answers, False)
+
+    tasks = TaskSupervisor(sleep=ticks.sleep, leader=leader)
+    tasks.every("tickets", 15, sweep, once_per_cluster=True)
+    tasks.start()
+    assert await ticks.tick() == 15  # another worker leads: skipped
+    assert await ticks.tick() == 15  # ... and the job waits for its next period
+    await ticks.tick()  # the leader died; this worker took over
+    assert await sweep.next() == 1
+    await ticks.tick()  # lost the lead again: skipped
+    assert await ticks.tick() == 15
+    await tasks.stop()
+    assert sweep.count == 1
+
+
+async def test_a_once_per_cluster_long_running_job_starts_when_this_worker_leads() -> None:
+    ticks, mirror = Ticks(), Runs()
+    asked: list[bool] = []
+
+    async def leader() -> bool:
+        asked.append(len(asked) >= 2)  # leads from the third check on
+        return asked[-1]
+
+    tasks = TaskSupervisor(sleep=ticks.sleep, restart_after_s=2, leader=leader)
+    tasks.keep("slack-desk", mirror, once_per_cluster=True)
+    tasks.start()
+    assert await ticks.tick() == 2
+    assert await ticks.tick() == 2
+    assert await mirror.next() == 1
+    assert asked == [False, False, True]
+    await tasks.stop()
