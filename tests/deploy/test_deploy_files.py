@@ -326,15 +326,25 @@ def test_compose_workers_configuration_loads_as_a_cluster(
     assert worker["DATABASE_URL"].startswith("postgresql://") and worker["REDIS_URL"]
     for key in [k for k in os.environ if k.startswith(ENV_PREFIX) or k in SECRET_NAMES]:
         monkeypatch.delenv(key)
-    for key, value in worker.items():
+    for key, value in {**image_environment(), **worker}.items():
         monkeypatch.setenv(key, value)
     settings, secrets = load_settings(ROOT / "config.yml")  # ConfigError if not
+    # The image's own settings: training and models where the deployment shares them.
+    assert settings.web.host == "0.0.0.0" and str(settings.nlu.models_dir) == "/models"
+    assert (settings.nlu.rasa_venv / "bin" / "python").as_posix() == "/opt/rasa/bin/python"
     assert settings.cluster.enabled and settings.cluster.worker_id == "bot-1"
     assert settings.nlu.urls == ["http://rasa-1:5005", "http://rasa-2:5005"]
-    assert not settings.database.auto_migrate
+    assert not settings.database.auto_migrate and settings.nlu.keep_models
     assert secrets.rasa_token is not None
     for key in env_file_keys(DEPLOY / "helpdesk.env.example"):
         assert key in SECRET_NAMES, f"helpdesk.env.example: {key} is not a secret the bot reads"
+
+
+def image_environment() -> dict[str, str]:
+    """The bot image's ``HELPDESK_*`` variables (ENV, every stage: the last one is run)."""
+    steps = instructions(ROOT / "Dockerfile")
+    pairs = [p.split("=", 1) for k, a in steps if k == "ENV" for p in shlex.split(a)]
+    return {name: value for name, value in pairs if name.startswith(ENV_PREFIX)}
 
 
 def env_file_keys(path: Path) -> set[str]:
@@ -517,7 +527,7 @@ def test_kubernetes_configuration_loads_as_a_cluster_with_each_rasa_replica(
     assert settings.nlu.urls == [f"http://rasa-{i}.{service}:5005" for i in range(replicas)]
     assert by_kind("Service")[service]["spec"]["clusterIP"] == "None"
     # Rasa reads models where the workers and the train Job write them.
-    assert str(settings.nlu.models_dir) == "/models"
+    assert str(settings.nlu.models_dir) == "/models" and settings.nlu.keep_models
     claim = by_kind("PersistentVolumeClaim")["helpdesk-models"]
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     for workload in [rasa, by_kind("Deployment")["helpdesk"], by_kind("Job")["helpdesk-train"]]:
