@@ -9,13 +9,15 @@
 - :func:`recheck` locks the conversation for the answer's transaction, after the
   NLU: an agent who claimed the chat while the NLU was reading wins;
 - :func:`unanswered` finds what was stored but never answered (a crash), for recovery;
-  :func:`waiting_for_nlu` what met an NLU outage, to answer once the NLU is back.
+  :func:`waiting_for_nlu` what met an NLU outage, to answer once the NLU is back;
+  :func:`unanswered_before` what of one conversation must be answered before a message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +28,7 @@ from bot.messages import InboundMessage
 from bot.nlu.language import LanguageGuess
 from bot.storage.database import Database
 from bot.storage.dialogues import DialogueRepository
-from bot.storage.models import Conversation, Delivery, Message
+from bot.storage.models import Conversation, Delivery, Message, utcnow
 from bot.storage.repositories import ConversationRepository, MessageRepository
 
 DetectLanguage = Callable[[InboundMessage, str | None], LanguageGuess]
@@ -155,38 +157,60 @@ async def recheck(session: AsyncSession, message_id: int) -> tuple[Message, Conv
     return message, conversation
 
 
-async def unanswered(db: Database) -> list[tuple[int, InboundMessage]]:
-    """Messages stored but never answered (the bot stopped mid-turn), as channels gave them."""
-    async with db.transaction() as session:
-        conversations = ConversationRepository(session)
-        pending = []
-        for row in await MessageRepository(session).unprocessed_inbound():
-            conversation = await conversations.get(row.conversation_id)
-            if conversation is not None:
-                pending.append((row.id, _as_inbound(row, conversation)))
-        return pending
-
-
-async def waiting_for_nlu(
-    db: Database, *, before: int | None = None
+async def unanswered(
+    db: Database, *, older_than_s: float = 0.0
 ) -> list[tuple[int, InboundMessage]]:
-    """Messages that met an NLU outage, oldest first; ``before``: those of the same
-    conversation as message ``before`` that came before it."""
+    """Messages stored but never answered (the bot stopped mid-turn), as channels gave them;
+    ``older_than_s``: only those stored at least that long ago (a worker's orphans)."""
+    stored_before = utcnow() - timedelta(seconds=older_than_s) if older_than_s else None
     async with db.transaction() as session:
         conversations = ConversationRepository(session)
-        messages = MessageRepository(session)
-        conversation_id = None
-        if before is not None:
-            message = await messages.get(before)
-            if message is None:
-                return []
-            conversation_id = message.conversation_id
         pending = []
-        for row in await messages.waiting_for_nlu(conversation_id=conversation_id, before=before):
+        for row in await MessageRepository(session).unprocessed_inbound(
+            stored_before=stored_before
+        ):
             conversation = await conversations.get(row.conversation_id)
             if conversation is not None:
                 pending.append((row.id, _as_inbound(row, conversation)))
         return pending
+
+
+async def waiting_for_nlu(db: Database) -> list[tuple[int, InboundMessage]]:
+    """Messages that met an NLU outage, oldest first."""
+    async with db.transaction() as session:
+        conversations = ConversationRepository(session)
+        pending = []
+        for row in await MessageRepository(session).waiting_for_nlu():
+            conversation = await conversations.get(row.conversation_id)
+            if conversation is not None:
+                pending.append((row.id, _as_inbound(row, conversation)))
+        return pending
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """A message of the conversation stored before the one whose turn it is, unanswered."""
+
+    row_id: int
+    inbound: InboundMessage
+    waiting_nlu: bool
+
+
+async def unanswered_before(db: Database, message_id: int) -> list[Earlier]:
+    """The conversation's messages stored before ``message_id`` and not answered yet, oldest
+    first: one whose worker died or whose turn met a database outage, one stored by another
+    worker a moment earlier, one that met an NLU outage. One query when there are none."""
+    async with db.transaction() as session:
+        rows = await MessageRepository(session).unanswered_before(message_id)
+        if not rows:
+            return []
+        conversation = await ConversationRepository(session).get(rows[0].conversation_id)
+        if conversation is None:
+            return []
+        return [
+            Earlier(row.id, _as_inbound(row, conversation), row.delivery == Delivery.WAITING_NLU)
+            for row in rows
+        ]
 
 
 def _as_inbound(row: Message, conversation: Conversation) -> InboundMessage:

@@ -33,13 +33,24 @@ log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 8
 
 Hold = Callable[[tuple[str, str]], AbstractAsyncContextManager[None]]
+Offline = Callable[[str, str], None]
+"""Told (channel, conversation key) when a recipient is not connected to this worker: with
+several workers, another may hold the customer's web chat socket (bot/app.py asks it)."""
 
 
 class Outbox:
-    def __init__(self, *, db: Database, channels: ChannelRegistry, hold: Hold) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: ChannelRegistry,
+        hold: Hold,
+        on_offline: Offline | None = None,
+    ) -> None:
         self.db = db
         self.channels = channels
         self._hold = hold
+        self._on_offline = on_offline
 
     async def store_outbound(
         self,
@@ -112,6 +123,8 @@ class Outbox:
         try:
             platform_id = await channel.send(conversation_key, replace(reply, reply_id=str(row_id)))
         except RecipientOffline:
+            if self._on_offline is not None:
+                self._on_offline(channel_name, conversation_key)
             return False
         except RecipientUnreachable as exc:
             log.warning("%s/%s unreachable: %s", channel_name, conversation_key, exc)

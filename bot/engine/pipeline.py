@@ -12,24 +12,35 @@ stores the replies (bot.engine.answer); the sends happen after it commits.
 Every inbound message is committed before anything else happens and every reply
 is committed before it is sent, so a crash loses nothing and sends nothing twice
 (``recover`` picks up what was stored but not finished). Messages of one
-conversation are processed one at a time, in arrival order (``bot.engine.locks``); a
+conversation are processed one at a time, in arrival order (``bot.engine.locks``, and
+with several workers a PostgreSQL lock per conversation, ``bot.cluster.locks``); a
 message is stored before it waits for the turns ahead of it, so the platform's
-acknowledgement never waits for them. Conversations run concurrently.
+acknowledgement never waits for them. Conversations run concurrently. A turn first
+answers its conversation's earlier unanswered messages (another worker's, a dead
+worker's), so order holds across workers too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels import ChannelRegistry, OnStored
+from bot.cluster.locks import SharedLocks, SoloLocks
 from bot.engine.answer import Answering
 from bot.engine.decide import Decider
 from bot.engine.failures import FailedTurns, fail_message, is_transient
-from bot.engine.gate import open_turn, store_inbound, unanswered, waiting_for_nlu
+from bot.engine.gate import (
+    open_turn,
+    store_inbound,
+    unanswered,
+    unanswered_before,
+    waiting_for_nlu,
+)
 from bot.engine.locks import KeyedLocks
 from bot.engine.outbox import Outbox
 from bot.engine.turn import EngineOptions, Turn, Understanding
@@ -65,6 +76,8 @@ class Engine:
         channels: ChannelRegistry,
         options: EngineOptions,
         failures: FailedTurns | None = None,
+        shared: SharedLocks | None = None,
+        on_offline: Callable[[str, str], None] | None = None,
     ) -> None:
         self.db = db
         self.nlu = nlu
@@ -78,8 +91,10 @@ class Engine:
         self.follow_ups: tuple[FollowUps, ...] = ()
         self._locks = KeyedLocks()  # turns (and the outbox's sends) of a conversation
         self._arrivals = KeyedLocks()  # its messages being stored
+        # Several workers: the same conversation's turn on another worker (bot.cluster).
+        self._shared: SharedLocks = shared if shared is not None else SoloLocks()
         self._parses = asyncio.Semaphore(options.max_concurrent_parses)  # NLU calls in flight
-        self.outbox = Outbox(db=db, channels=channels, hold=self._locks.hold)
+        self.outbox = Outbox(db=db, channels=channels, hold=self._hold, on_offline=on_offline)
 
     async def store_outbound(
         self,
@@ -154,8 +169,8 @@ class Engine:
             if message_id is None:
                 log.info("duplicate %s message %s dropped", inbound.channel, inbound.message_id)
                 return []
-            async with place:
-                earlier = await self._answer_waiting_before(message_id)
+            async with place, self._shared.hold(shared_name(key)):
+                earlier = await self._answer_earlier(message_id)
                 turn = await self._turn(inbound, message_id, recovering=False)
         finally:
             storing.release()
@@ -230,44 +245,81 @@ class Engine:
 
     async def recover(self) -> int:
         """Finish messages stored before a crash but never answered; then flush the outbox."""
-        seen: set[int] = set()
-        while True:  # in batches, until a read finds nothing new
-            pending = [(row_id, i) for row_id, i in await unanswered(self.db) if row_id not in seen]
-            if not pending:
-                break
-            for row_id, inbound in pending:
-                seen.add(row_id)
-                async with self._locks.hold((inbound.channel, inbound.conversation_key)):
-                    turn = await self._turn(inbound, row_id, recovering=True)
-                await self._after_turn(turn)
+        recovered = await self.answer_orphans(older_than_s=0.0)
         await self.flush_outbox()
         await self.answer_waiting()
-        return len(seen)
+        return recovered
+
+    async def answer_orphans(self, *, older_than_s: float) -> int:
+        """Answer messages stored at least ``older_than_s`` ago and never answered.
+
+        At start-up that is what a crash left; with several workers, every worker runs it
+        every few seconds (bot/app.py), so the messages of a worker that died are answered
+        by another within seconds. A conversation some worker is still working on (its
+        lock is taken) is skipped: that worker answers what came before its own message,
+        and a later sweep the rest. Returns how many messages were answered.
+        """
+        seen: set[int] = set()
+        answered = 0
+        while True:  # in batches, until a read finds nothing new
+            pending = [
+                (row_id, inbound)
+                for row_id, inbound in await unanswered(self.db, older_than_s=older_than_s)
+                if row_id not in seen
+            ]
+            if not pending:
+                return answered
+            conversations: dict[tuple[str, str], list[tuple[int, InboundMessage]]] = {}
+            for row_id, inbound in pending:
+                seen.add(row_id)
+                key = (inbound.channel, inbound.conversation_key)
+                conversations.setdefault(key, []).append((row_id, inbound))
+            for key, rows in conversations.items():
+                turns: list[Turn] = []
+                async with self._locks.hold(key), self._shared.try_hold(shared_name(key)) as ours:
+                    if not ours:
+                        continue  # a live worker has the conversation
+                    for row_id, inbound in rows:  # oldest first
+                        turns.append(await self._turn(inbound, row_id, recovering=True))
+                    answered += len(rows)
+                for turn in turns:
+                    await self._after_turn(turn)
 
     async def answer_waiting(self) -> int:
         """Answer the messages that met an NLU outage, once the NLU is back; returns how many.
 
-        The supervisor runs it every few seconds (bot/app.py). Each message takes its
-        conversation's place in line, and one already answered meanwhile (a newer message
-        of its conversation answers the waiting ones first) is not answered again.
+        The supervisor runs it every few seconds (bot/app.py), on one worker of a cluster.
+        Each message takes its conversation's place in line, and one already answered
+        meanwhile (a newer message of its conversation answers the waiting ones first) is
+        not answered again.
         """
         if not await self.nlu.ready():
             return 0
         answered = 0
         for row_id, inbound in await waiting_for_nlu(self.db):
-            async with self._locks.hold((inbound.channel, inbound.conversation_key)):
+            async with self._hold((inbound.channel, inbound.conversation_key)):
                 turn = await self._turn(inbound, row_id, recovering=True)
             await self._after_turn(turn)
             answered += bool(turn.replies)
         return answered
 
-    async def _answer_waiting_before(self, message_id: int) -> list[Turn]:
-        """In line for a new message: first the conversation's messages that wait for the
-        NLU, if it is back, so the customer's answers keep their order."""
-        earlier = await waiting_for_nlu(self.db, before=message_id)
-        if not earlier or not await self.nlu.ready():
-            return []
-        return [await self._turn(inbound, row_id, recovering=True) for row_id, inbound in earlier]
+    async def _answer_earlier(self, message_id: int) -> list[Turn]:
+        """In line for a new message: first the conversation's earlier messages that are not
+        answered yet, oldest first, so the customer's answers keep their order. Those are a
+        dead worker's, one another worker stored a moment before (it finds this one answered
+        when its turn comes), one whose turn met a database outage, and, if the NLU is back,
+        those that met an NLU outage."""
+        earlier = await unanswered_before(self.db, message_id)
+        if any(item.waiting_nlu for item in earlier) and not await self.nlu.ready():
+            earlier = [item for item in earlier if not item.waiting_nlu]
+        return [await self._turn(i.inbound, i.row_id, recovering=True) for i in earlier]
+
+    @asynccontextmanager
+    async def _hold(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        """The conversation's line in this worker, then across workers: always in this
+        order, so two workers never wait for each other crosswise."""
+        async with self._locks.hold(key), self._shared.hold(shared_name(key)):
+            yield
 
     async def transcript(self, *, channel: str, conversation_key: str) -> list[Message]:
         async with self.db.transaction() as session:
@@ -277,3 +329,9 @@ class Engine:
             if conversation is None:
                 return []
             return list(await MessageRepository(session).transcript(conversation.id))
+
+
+def shared_name(key: tuple[str, str]) -> str:
+    """The cluster lock's name for a conversation (``channel``, ``conversation_key``)."""
+    channel, conversation_key = key
+    return f"conversation:{channel}:{conversation_key}"

@@ -362,10 +362,30 @@ class MessageRepository:
             stmt = stmt.where(Message.conversation_id == conversation_id)
         return (await self.session.scalars(stmt.order_by(Message.id).limit(limit))).all()
 
-    async def unprocessed_inbound(self, *, limit: int = 100) -> Sequence[Message]:
+    async def unprocessed_inbound(
+        self, *, stored_before: datetime | None = None, limit: int = 100
+    ) -> Sequence[Message]:
+        """Customer messages stored but not answered, oldest first; ``stored_before``: only
+        those stored before then (a live worker is still answering the newer ones)."""
+        stmt = select(Message).where(
+            Message.direction == Direction.IN, Message.delivery == Delivery.RECEIVED
+        )
+        if stored_before is not None:
+            stmt = stmt.where(Message.created_at < stored_before)
+        return (await self.session.scalars(stmt.order_by(Message.id).limit(limit))).all()
+
+    async def unanswered_before(self, message_id: int, *, limit: int = 100) -> Sequence[Message]:
+        """The customer's messages of ``message_id``'s conversation stored before it and not
+        answered yet (received, or waiting for the NLU), oldest first; one query."""
+        same = select(Message.conversation_id).where(Message.id == message_id).scalar_subquery()
         stmt = (
             select(Message)
-            .where(Message.direction == Direction.IN, Message.delivery == Delivery.RECEIVED)
+            .where(
+                Message.conversation_id == same,
+                Message.direction == Direction.IN,
+                Message.delivery.in_((Delivery.RECEIVED, Delivery.WAITING_NLU)),
+                Message.id < message_id,
+            )
             .order_by(Message.id)
             .limit(limit)
         )

@@ -248,8 +248,10 @@ async def test_recovery_meeting_messages_still_in_line_answers_each_once(
     read: list[Message] = []
     unprocessed_inbound = MessageRepository.unprocessed_inbound
 
-    async def reading(repository: MessageRepository, *, limit: int = 100) -> Sequence[Message]:
-        found = await unprocessed_inbound(repository, limit=limit)
+    async def reading(
+        repository: MessageRepository, *, stored_before: datetime | None = None, limit: int = 100
+    ) -> Sequence[Message]:
+        found = await unprocessed_inbound(repository, stored_before=stored_before, limit=limit)
         read.extend(found)
         return found
 
