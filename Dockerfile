@@ -34,7 +34,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HELPDESK_CONFIG=/app/config.yml \
     HELPDESK_WEB__HOST=0.0.0.0 \
     HELPDESK_WEB__PORT=8000 \
-    HELPDESK_NLU__MODELS_DIR=/models
+    HELPDESK_NLU__MODELS_DIR=/models \
+    HELPDESK_DATABASE__URL=sqlite+aiosqlite:////data/helpdesk.db
 # tini as PID 1: signals reach the bot, and orphaned grandchildren are reaped.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini \
@@ -55,10 +56,11 @@ COPY config.yml config.yml
 COPY deploy/docker/healthcheck.py /usr/local/bin/helpdesk-healthcheck
 # Editable: the code stays in /app/bot, so Rasa (Python 3.10) imports bot/nlu_components
 # from /app alone, never from the 3.11 site-packages. build/ holds the compiled Rasa
-# project and Rasa's cache; /models the trained models (a shared volume in a cluster).
+# project and Rasa's cache; /models the trained models (a shared volume in a cluster);
+# /data the SQLite database of the single-process default (DATABASE_URL replaces it).
 RUN /opt/helpdesk/bin/pip install --no-deps -e . \
-    && mkdir -p build .cache /models \
-    && chown helpdesk:helpdesk build .cache /models
+    && mkdir -p build .cache /models /data \
+    && chown helpdesk:helpdesk build .cache /models /data
 USER helpdesk
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
