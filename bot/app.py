@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,16 +23,18 @@ from starlette.routing import BaseRoute
 
 from bot.channels import Channel, ChannelRegistry, WebhookChannel
 from bot.channels.webchat import WebChatChannel
+from bot.cluster.node import OUTBOX_NOTICE, ClusterNode
 from bot.desk.policy import Clock, HandoffPolicy
 from bot.desk.reception import SWEEP_EVERY_S
 from bot.desk.service import Desk
 from bot.desk.slack_notices import SlackKbNotifier
 from bot.engine.pipeline import Engine, EngineOptions
+from bot.events import DeskEvents
 from bot.i18n import Catalogue
 from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.client import NluClient, RasaClient
 from bot.nlu.kb_watch import KnowledgeWatcher, Retrainer
-from bot.nlu.model_keeping import ModelKeeper
+from bot.nlu.model_keeping import KEEP_EVERY_S, ModelKeeper
 from bot.nlu.model_swap import HotSwapNlu
 from bot.nlu.rasa_server import RasaSupervisor
 from bot.nlu.replicas import RasaReplicas
@@ -151,6 +153,8 @@ class Helpdesk:
     watcher: KnowledgeWatcher | None = None  # live knowledge-base edits
     model_keeper: ModelKeeper | None = None  # models of external replicas (nlu.keep_models)
     tasks: TaskSupervisor = field(default_factory=TaskSupervisor)
+    events: DeskEvents = field(default_factory=DeskEvents)  # the desk's live events
+    cluster: ClusterNode | None = None  # cluster.enabled: this worker's part in it
     ready: bool = False
 
     async def start(self, *, progress: Progress = print) -> None:
@@ -164,15 +168,33 @@ class Helpdesk:
         for channel in self.channels:
             # counted and timed for /metrics
             await channel.start(metered_receive(self.engine.receive))
-        recovered = await self.engine.recover()
+        # With several workers, a message stored a moment ago may be another live worker's.
+        cluster = self.settings.cluster
+        recovered = await self.engine.recover(
+            older_than_s=cluster.orphan_after_s if self.cluster else 0.0
+        )
         if recovered:
             log.info("answered %d messages stored before the last stop", recovered)
         # Only once the channels run: a retried reply needs its channel.
-        self.tasks.every("outbox-retry", OUTBOX_RETRY_S, self.engine.flush_outbox)
+        self.tasks.every(
+            "outbox-retry", OUTBOX_RETRY_S, self.engine.flush_outbox, once_per_cluster=True
+        )
         # Messages that met an NLU outage get their real answer once it is back.
-        self.tasks.every("nlu-waiting", OUTBOX_RETRY_S, self.engine.answer_waiting)
+        self.tasks.every(
+            "nlu-waiting", OUTBOX_RETRY_S, self.engine.answer_waiting, once_per_cluster=True
+        )
+        if self.cluster is not None:
+            # On every worker: a dead worker's messages are answered within seconds.
+            async def orphans() -> int:
+                return await self.engine.answer_orphans(older_than_s=cluster.orphan_after_s)
+
+            self.tasks.every("orphans", cluster.orphan_sweep_s, orphans)
         if self.watcher is not None:
             self.tasks.keep("kb-watch", self.watcher.run, on_stop=self.watcher.stop)
+        if self.model_keeper is not None:
+            self.tasks.every(
+                "nlu-models", KEEP_EVERY_S, self.model_keeper.keep_once, once_per_cluster=True
+            )
         self.ready = True
 
     async def readiness(self) -> dict[str, object]:
@@ -186,6 +208,8 @@ class Helpdesk:
     async def stop(self) -> None:
         self.ready = False
         await self.tasks.stop()  # also ends a running retrain and the Slack desk's work
+        if self.cluster is not None:
+            await self.cluster.close()  # hands the lead over at once
         for channel in self.channels:
             await channel.stop()
         await self.nlu.close()
@@ -234,6 +258,8 @@ def build_helpdesk(
     registry = ChannelRegistry()
     for channel in channels:
         registry.add(channel)
+    events = DeskEvents()
+    node = join_cluster(settings, secrets, events)
     engine = Engine(
         db=db,
         nlu=nlu,
@@ -251,8 +277,16 @@ def build_helpdesk(
             max_concurrent_parses=settings.nlu.max_concurrent_parses,
         ),
         failures=FailedTurnCounter(),  # failed_turns_total on /metrics
+        shared=node.locks if node else None,
+        on_offline=node.ask_to_send if node else None,
     )
     watcher = build_watcher(settings, kb, nlu, supervisor)
+    tasks = TaskSupervisor(leader=node.leadership.is_leader if node else None)
+    if node is not None:
+        # Events from the other workers reach this worker's consoles, and back.
+        tasks.keep("desk-events-relay", node.relay.run, on_stop=node.relay.stop)
+        if watcher is not None and watcher.retrainer is not None and not supervisor:
+            watcher.may_retrain = node.leadership.is_leader  # one trainer: the shared store
     return Helpdesk(
         settings=settings,
         secrets=secrets,
@@ -269,6 +303,23 @@ def build_helpdesk(
             if replicas is not None and settings.nlu.keep_models
             else None
         ),
+        tasks=tasks,
+        events=events,
+        cluster=node,
+    )
+
+
+def join_cluster(settings: Settings, secrets: Secrets, events: DeskEvents) -> ClusterNode | None:
+    """This worker's part in a cluster (``cluster.enabled``); ``None`` for one process alone."""
+    if not settings.cluster.enabled:
+        return None
+    if secrets.redis_url is None:  # load_settings refuses this already; wiring by hand may not
+        raise ValueError("cluster.enabled needs REDIS_URL")
+    return ClusterNode.join(
+        settings.cluster,
+        database_url=settings.database.url,
+        redis_url=secrets.redis_url.get_secret_value(),
+        events=events,
     )
 
 
@@ -313,6 +364,7 @@ def build_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
         brand=settings.bot.brand,
         policy=HandoffPolicy.from_settings(settings.handoff),
         clock=clock,
+        events=helpdesk.events,
     )
     return desk
 
@@ -419,15 +471,23 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     # The engine's collaborators, in one place: the desk admits queued chats and hears
     # customers while a person has the chat; the tickets answer what waits on a customer.
     helpdesk.engine.connect(desk=desk, follow_ups=[tickets])
-    helpdesk.tasks.every("handoff-timeouts", SWEEP_EVERY_S, desk.sweep)
-    helpdesk.tasks.every("tickets", settings.tickets.sweep_every_s, tickets.sweep)
+    helpdesk.tasks.every("handoff-timeouts", SWEEP_EVERY_S, desk.sweep, once_per_cluster=True)
+    helpdesk.tasks.every(
+        "tickets", settings.tickets.sweep_every_s, tickets.sweep, once_per_cluster=True
+    )
     slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
     if slack_desk is not None:
         client, channel_id = slack_desk.slack.client, slack_desk.channel_id
         tickets.notifiers.append(SlackSlaNotifier(client, channel_id))  # SLA alerts
         if helpdesk.watcher is not None:  # rejected KB edits
             helpdesk.watcher.notifiers.append(SlackKbNotifier(client, channel_id))
-        helpdesk.tasks.keep("slack-desk", slack_desk.run, on_stop=slack_desk.stop)
+        # One worker mirrors the desk to Slack (each would post every event again).
+        helpdesk.tasks.keep(
+            "slack-desk", slack_desk.run, on_stop=slack_desk.stop, once_per_cluster=True
+        )
+    webchat = next((c for c in channels if isinstance(c, WebChatChannel)), None)
+    if helpdesk.cluster is not None and webchat is not None:
+        helpdesk.cluster.relay.on_notice(OUTBOX_NOTICE, send_here(helpdesk.engine, webchat))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -455,7 +515,7 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     )
     app = create_web_app(
         engine=helpdesk.engine,
-        webchat=next((c for c in channels if isinstance(c, WebChatChannel)), None),
+        webchat=webchat,
         readiness=helpdesk.readiness,
         lifespan=lifespan,
         routes=[*web_routes(channels), *metrics],
@@ -465,6 +525,20 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     # tickets REST API at /api/v1, with the numbers
     TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)
     return app
+
+
+Notice = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def send_here(engine: Engine, webchat: WebChatChannel) -> Notice:
+    """Answer the cluster's "a reply waits" notices for web chat customers connected here."""
+
+    async def handle(notice: dict[str, Any]) -> None:
+        key = str(notice.get("conversation_key", ""))
+        if notice.get("channel") == webchat.name and webchat.connected(key):
+            await engine.flush_outbox(channel=webchat.name, conversation_key=key)
+
+    return handle
 
 
 def proxy_options(web: WebSettings) -> dict[str, Any]:

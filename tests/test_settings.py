@@ -186,6 +186,12 @@ REPLACE_CASES: list[tuple[str, dict[str, str], Callable[[Settings], object], obj
         lambda s: {str(p): (t.first_response_h, t.resolution_h) for p, t in s.tickets.sla.items()},
         {"normal": (4, 20)},
     ),
+    (
+        "cluster:\n  worker_id: web-1\n  orphan_after_s: 5\n",
+        {"HELPDESK_CLUSTER__WORKER_ID": "web-2"},
+        lambda s: (s.cluster.worker_id, s.cluster.orphan_after_s),
+        ("web-2", 5.0),
+    ),
 ]
 
 
@@ -224,3 +230,53 @@ def test_a_nested_variable_keeps_the_files_other_keys(
     assert (settings.web.host, settings.web.port) == ("0.0.0.0", 9124)
     assert settings.handoff.queue_timeout_s == 60
     assert settings.handoff.business_hours.weekly == {"sun": "10:00-11:00"}
+
+
+@pytest.mark.parametrize(
+    ("value", "urls"),
+    [
+        ('"http://rasa:5005"', ["http://rasa:5005"]),
+        ('"http://rasa-1:5005/, http://rasa-2:5005"', ["http://rasa-1:5005", "http://rasa-2:5005"]),
+        ("[http://rasa-1:5005, http://rasa-2:5005]", ["http://rasa-1:5005", "http://rasa-2:5005"]),
+    ],
+)
+def test_nlu_url_names_one_rasa_or_several_replicas(
+    tmp_path: Path, value: str, urls: list[str]
+) -> None:
+    settings, _ = load_settings(write(tmp_path, f"nlu:\n  url: {value}\n"))
+    assert settings.nlu.urls == urls
+
+
+def test_nlu_url_from_the_environment_may_list_replicas_with_commas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELPDESK_NLU__URL", "http://a:5005,http://b:5005")
+    settings, _ = load_settings(write(tmp_path, ""))
+    assert settings.nlu.urls == ["http://a:5005", "http://b:5005"]
+
+
+def test_an_nlu_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nlu\.url"):
+        load_settings(write(tmp_path, "nlu:\n  url: rasa:5005\n"))
+
+
+def test_several_workers_refuse_sqlite_and_say_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError, match=r"cluster\.enabled needs PostgreSQL"):
+        load_settings(write(tmp_path, "cluster:\n  enabled: true\n"))
+
+
+def test_several_workers_need_redis_for_the_desks_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1/test")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_settings(write(tmp_path, "cluster:\n  enabled: true\n"))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    settings, _ = load_settings(write(tmp_path, "cluster:\n  enabled: true\n"))
+    assert settings.cluster.enabled
+    assert settings.database.url.startswith("postgresql+asyncpg://")

@@ -243,9 +243,10 @@ class Engine:
             except Exception:  # the customer's turn is done; the desk catches up later
                 log.exception("desk update after a turn failed")
 
-    async def recover(self) -> int:
-        """Finish messages stored before a crash but never answered; then flush the outbox."""
-        recovered = await self.answer_orphans(older_than_s=0.0)
+    async def recover(self, *, older_than_s: float = 0.0) -> int:
+        """Finish messages stored before a crash but never answered; then flush the outbox.
+        ``older_than_s``: leave younger messages to the live workers that stored them."""
+        recovered = await self.answer_orphans(older_than_s=older_than_s)
         await self.flush_outbox()
         await self.answer_waiting()
         return recovered
