@@ -380,15 +380,7 @@ def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     nginx = tool("nginx")
     certs = tmp_path / "certs"
     certs.mkdir()
-    subprocess.run(
-        [
-            *(tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=localhost", "-keyout", str(certs / "privkey.pem")),
-            *("-out", str(certs / "fullchain.pem")),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed_certificate(certs)
     site = (DEPLOY / "nginx" / "helpdesk.conf").read_text(encoding="utf-8")
     assert "/etc/nginx/certs/fullchain.pem" in site
     (tmp_path / "helpdesk.conf").write_text(site.replace("/etc/nginx/certs/", f"{certs}/"))
@@ -421,6 +413,37 @@ def test_nginx_upgrades_the_apps_websockets_and_forwards_the_client() -> None:
     sockets = set(re.findall(r"location = (/\S*ws\S*) \{", site))
     assert sockets == {"/ws/chat", f"{CONSOLE}/ws"}
     assert f"location = {CONSOLE}/login" in site
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway (certificate, key) pair: the deployment's own are not in the repo."""
+    certificate, key = directory / "fullchain.pem", directory / "privkey.pem"
+    subprocess.run(
+        [
+            *(tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=localhost", "-keyout", str(key), "-out", str(certificate)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return certificate, key
+
+
+def test_haproxy_example_passes_haproxy_c(tmp_path: Path) -> None:
+    haproxy = tool("haproxy")
+    certificate, key = self_signed_certificate(tmp_path)
+    bundle = tmp_path / "helpdesk.pem"
+    bundle.write_text(certificate.read_text() + key.read_text())
+    config = (DEPLOY / "haproxy.cfg").read_text(encoding="utf-8")
+    assert "/etc/haproxy/certs/helpdesk.pem" in config
+    assert "timeout tunnel" in config and "X-Forwarded-Proto" in config
+    (tmp_path / "haproxy.cfg").write_text(config.replace("/etc/haproxy/certs/", f"{tmp_path}/"))
+    result = subprocess.run(
+        [haproxy, "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "WARNING" not in result.stdout + result.stderr, (
+        result.stdout + result.stderr
+    )
 
 
 def app_paths() -> set[str]:
