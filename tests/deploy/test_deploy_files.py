@@ -577,26 +577,80 @@ def test_kubernetes_rasa_replicas_probe_and_wait_for_a_model() -> None:
 # --- systemd -------------------------------------------------------------------------------
 
 
-def test_systemd_units_verify(tmp_path: Path) -> None:
-    """``systemd-analyze verify`` on the units, /opt/helpdesk read as this checkout."""
-    analyze = tool("systemd-analyze")
-    units = sorted((DEPLOY / "systemd").glob("*.service"))
-    assert {u.name for u in units} >= {"helpdesk@.service", "helpdesk-rasa@.service"}
-    paths = []
-    for unit in units:
+# The directives the units use, per section: the structural check's vocabulary.
+UNIT_KEYS = {
+    "Unit": {"Description", "Documentation", "After", "Wants", "Requires"},
+    "Service": {
+        *("Type", "User", "Group", "WorkingDirectory", "StateDirectory", "Environment"),
+        *("EnvironmentFile", "ExecStart", "KillSignal", "TimeoutStopSec", "TimeoutStartSec"),
+        *("Restart", "RestartSec", "MemoryMax", "NoNewPrivileges", "PrivateTmp"),
+        *("ProtectSystem", "ProtectHome", "ReadWritePaths"),
+    },
+    "Install": {"WantedBy"},
+}
+
+
+def unit_sections(text: str) -> dict[str, list[tuple[str, str]]]:
+    """A unit file's sections and their ``Key=value`` lines, in order."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        header = re.fullmatch(r"\[(\w+)\]", line)
+        if header:
+            current = sections.setdefault(header.group(1), [])
+            continue
+        key, equals, value = line.partition("=")
+        assert current is not None and equals, f"not in a section, or not Key=value: {line}"
+        current.append((key, value))
+    return sections
+
+
+def systemd_units(directory: Path) -> list[Path]:
+    """The units, instances named (port 8001) and /opt/helpdesk read as this checkout."""
+    written = []
+    for unit in sorted((DEPLOY / "systemd").glob("*.service")):
         text = unit.read_text(encoding="utf-8").replace("/opt/helpdesk", str(ROOT))
         name = unit.name.replace("@.", "@8001.") if "@." in unit.name else unit.name
-        (tmp_path / name).write_text(text)
-        paths.append(str(tmp_path / name))
-    result = subprocess.run([analyze, "verify", "--man=no", *paths], capture_output=True, text=True)
-    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+        (directory / name).write_text(text)
+        written.append(directory / name)
+    return written
+
+
+def test_systemd_units_have_known_directives_and_real_programs(tmp_path: Path) -> None:
+    """Always runs; systemd-analyze (below) checks more where systemd is installed."""
+    units = systemd_units(tmp_path)
+    assert {u.name for u in units} >= {"helpdesk@8001.service", "helpdesk-rasa@8001.service"}
     for unit in units:
-        assignments = re.findall(r"^Environment=(\w+)=", unit.read_text(encoding="utf-8"), re.M)
+        sections = unit_sections(unit.read_text(encoding="utf-8"))
+        assert "Service" in sections and "Unit" in sections, unit.name
+        for section, lines in sections.items():
+            unknown = {key for key, _ in lines} - UNIT_KEYS.get(section, set())
+            assert not unknown, f"{unit.name} [{section}]: unknown {unknown}"
+        service = dict(sections["Service"])
+        program = Path(shlex.split(service["ExecStart"])[0])
+        assert os.access(program, os.X_OK), f"{unit.name}: {program} is not executable"
+        for name in re.findall(r"^(?:Requires|After)=(.*)$", unit.read_text(), re.M):
+            for required in name.split():
+                if required.startswith("helpdesk"):
+                    assert (DEPLOY / "systemd" / required).exists(), f"{unit.name}: {required}"
+    for unit in sorted((DEPLOY / "systemd").glob("*.service")):
+        text = unit.read_text(encoding="utf-8")
+        assignments = re.findall(r"^Environment=(\w+)=", text, re.M)
         if "rasa" in unit.name:
             assert set(assignments) <= RASA_VARIABLES, unit.name
         else:
             assert_bot_variables(set(assignments), unit.name)
-        for line in re.findall(
-            r"^ExecStart=/opt/helpdesk/\.venv/bin/helpdesk (.*)$", unit.read_text(), re.M
-        ):
+        for line in re.findall(r"^ExecStart=/opt/helpdesk/\.venv/bin/helpdesk (.*)$", text, re.M):
             cli_command(line.split())
+
+
+def test_systemd_units_verify(tmp_path: Path) -> None:
+    """``systemd-analyze verify``: every directive known to this systemd, programs present."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:  # containers often lack systemd; the structural check above ran
+        pytest.skip("systemd-analyze is not installed (the structural check covers the units)")
+    paths = [str(unit) for unit in systemd_units(tmp_path)]
+    result = subprocess.run([analyze, "verify", "--man=no", *paths], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
