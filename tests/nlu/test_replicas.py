@@ -145,6 +145,37 @@ async def test_a_replica_that_comes_back_is_used_again(
         await replicas.close()
 
 
+@pytest.mark.rasa
+async def test_two_real_replicas_one_killed_mid_stream(
+    rasa: RasaSupervisor, test_model: Path
+) -> None:
+    second = RasaSupervisor(
+        rasa_venv=ROOT / ".venv-rasa",
+        model=test_model,
+        log_file=ROOT / ".cache" / "rasa-test-replica.log",
+    )
+    second.token = rasa.token  # one token for the replicas, as in a deployment
+    await second.start()
+    replicas = RasaReplicas([rasa.url, second.url], token=rasa.token, max_backoff_s=2.0)
+    try:
+        await second.wait_ready(240)
+        intents = [(await replicas.parse(ORDER_QUESTION)).intent for _ in range(4)]
+        second.kill()  # as a crash; its supervisor starts it again
+        intents += [(await replicas.parse(ORDER_QUESTION)).intent for _ in range(8)]
+        assert intents == ["faq/order_status"] * 12  # no parse failed
+        killed = replicas.replicas[1]
+        assert killed.failures >= 1  # parses met the dead replica and went on to the other
+
+        async def used_again() -> bool:
+            await replicas.parse(ORDER_QUESTION)
+            return second.restarts == 1 and killed.failures == 0
+
+        await wait_until(used_again, within=240, every=0.5, what="the restarted replica used")
+    finally:
+        await replicas.close()
+        await second.stop()
+
+
 # --- models --------------------------------------------------------------------------------
 
 
