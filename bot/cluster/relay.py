@@ -54,6 +54,7 @@ HEALTH_CHECK_S = 10.0  # ping an idle pub/sub connection, so a dead one is notic
 RETRY_AFTER_S = 0.5  # first reconnect delay; it doubles up to MAX_RETRY_AFTER_S
 MAX_RETRY_AFTER_S = 5.0
 POLL_S = 1.0  # how long one read of the subscription waits
+BATCH = 500  # queued messages sent in one round trip at most
 
 
 class RedisRelay:
@@ -134,7 +135,10 @@ class RedisRelay:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry_after_s)
         finally:
+            # Stopped, or ended by a bug (the supervisor starts it again): until then
+            # nothing is relayed, so the next start resyncs both ways.
             self.connected.clear()
+            self._down = self._missed_remote = self._dropped_local = True
             self._run_task = None
 
     async def stop(self) -> None:
@@ -223,17 +227,25 @@ class RedisRelay:
         while True:
             if self._dropped_local and self._outgoing.empty():
                 self._dropped_local = False
-                await self._publish(redis, self.events_channel, {"kind": EventKind.RESYNC.value})
-            channel, message = await self._outgoing.get()
-            await self._publish(redis, channel, message)
+                self._outgoing.put_nowait((self.events_channel, {"kind": EventKind.RESYNC.value}))
+            # What piled up while the last batch was on the wire goes in one round trip,
+            # in order (one connection, one pipeline).
+            batch = [await self._outgoing.get()]
+            while len(batch) < BATCH and not self._outgoing.empty():
+                batch.append(self._outgoing.get_nowait())
+            pipeline = redis.pipeline(transaction=False)
+            for channel, message in batch:
+                payload = self._payload(message)
+                if payload is not None:
+                    pipeline.publish(channel, payload)
+            await pipeline.execute()
 
-    async def _publish(self, redis: Redis, channel: str, message: dict[str, Any]) -> None:
+    def _payload(self, message: dict[str, Any]) -> str | None:
         try:
-            payload = json.dumps({"origin": self._origin, "worker": self.worker_id, **message})
+            return json.dumps({"origin": self._origin, "worker": self.worker_id, **message})
         except (TypeError, ValueError):
-            log.exception("desk relay: cannot send %s on %s", message.get("kind"), channel)
-            return
-        await redis.publish(channel, payload)
+            log.exception("desk relay: cannot send %s", message.get("kind") or message.get("topic"))
+            return None
 
     # --- in ----------------------------------------------------------------------------
 

@@ -143,6 +143,24 @@ async def test_one_workers_events_keep_their_order(redis_url: str, prefix: str) 
         assert [e.data["seq"] for e in without_fences(w1.seen)] == list(range(300))
 
 
+async def test_events_beyond_the_queue_become_a_resync(redis_url: str, prefix: str) -> None:
+    async with worker("w2", redis_url, prefix) as w2:
+        events = DeskEvents()
+        relay = RedisRelay(redis_url, worker_id="w1", events=events, prefix=prefix, queue_size=5)
+        running = asyncio.create_task(relay.run())
+        try:
+            await asyncio.wait_for(relay.connected.wait(), WITHIN)
+            for number in range(50):  # no await in between: the sender cannot keep up
+                events.publish(DeskEvent(EventKind.MESSAGE, 1, {"seq": number}))
+            await wait_until(lambda: len(w2.seen) >= 6, within=WITHIN, what="5 events + RESYNC")
+        finally:
+            await relay.stop()
+            await asyncio.gather(running, return_exceptions=True)
+
+        assert [e.data.get("seq") for e in w2.seen] == [0, 1, 2, 3, 4, None]
+        assert w2.seen[-1] == DeskEvent(EventKind.RESYNC)
+
+
 async def test_notices_reach_every_worker_the_sender_included(redis_url: str, prefix: str) -> None:
     async with worker("w1", redis_url, prefix) as w1, worker("w2", redis_url, prefix) as w2:
         heard: list[tuple[str, dict[str, object]]] = []
