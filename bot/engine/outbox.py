@@ -10,14 +10,16 @@ by two senders at once goes out once.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels import (
+    Channel,
     ChannelRegistry,
     ChannelSendError,
     RecipientOffline,
@@ -25,12 +27,26 @@ from bot.channels import (
 )
 from bot.messages import Button, OutboundMessage
 from bot.storage.database import Database
-from bot.storage.models import Conversation, Delivery, Message
+from bot.storage.models import Conversation, Message
 from bot.storage.repositories import ConversationRepository, MessageRepository
 
 log = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    platform_id: str | None
+    """The platform's id of the reply (``None`` where it has none: web chat)."""
+
+
+class Outcome(enum.Enum):
+    """A reply that was not sent: waits for the retry loop, or was given up."""
+
+    RETRY = "retry"
+    GIVEN_UP = "given up"
+
 
 Hold = Callable[[tuple[str, str]], AbstractAsyncContextManager[None]]
 Offline = Callable[[str, str], None]
@@ -100,47 +116,98 @@ class Outbox:
         return sent
 
     async def send(
-        self, row_id: int, channel_name: str, conversation_key: str, reply: OutboundMessage
+        self,
+        row_id: int,
+        channel_name: str,
+        conversation_key: str,
+        reply: OutboundMessage,
+        *,
+        fresh: bool = False,
     ) -> bool:
+        """Send one stored reply and mark it sent; the caller holds the conversation's line.
+
+        ``fresh``: the caller's turn committed the row just now, in its line, right after
+        storing the customer's message (which made the customer reachable again): it is
+        pending and nobody else can have sent it, so it is not read back first.
+        """
+        sent = await self.send_all([(row_id, reply)], channel_name, conversation_key, fresh=fresh)
+        return bool(sent)
+
+    async def send_all(
+        self,
+        rows: Sequence[tuple[int, OutboundMessage]],
+        channel_name: str,
+        conversation_key: str,
+        *,
+        fresh: bool = False,
+    ) -> int:
+        """Send stored replies of one conversation in order; returns how many went out.
+
+        Those sent are marked in one transaction after the last (or before a failure is
+        recorded): a crash in between sends them again at the next start, as a crash
+        between a send and its mark always did (web chat shows a reply id once).
+        """
         channel = self.channels.get(channel_name)
         if channel is None:
             log.warning(
-                "no channel '%s' running; reply %d stays in the outbox", channel_name, row_id
+                "no channel '%s' running; %d replies stay in the outbox", channel_name, len(rows)
             )
-            return False
+            return 0
+        sent: list[tuple[int, str | None]] = []
+        try:
+            for row_id, reply in rows:
+                if not fresh and not await self._still_to_send(row_id, channel_name):
+                    continue
+                outcome = await self._send_one(
+                    channel, channel_name, conversation_key, row_id, reply
+                )
+                if isinstance(outcome, Sent):
+                    sent.append((row_id, outcome.platform_id))
+                elif outcome is Outcome.RETRY:
+                    break  # the rest wait behind it for the retry loop: order per conversation
+        finally:
+            if sent:
+                async with self.db.transaction() as session:
+                    await MessageRepository(session).mark_all_sent(sent)
+        return len(sent)
+
+    async def _still_to_send(self, row_id: int, channel_name: str) -> bool:
         async with self.db.transaction() as session:
-            row = await MessageRepository(session).get(row_id)
-            if row is None or row.delivery != Delivery.PENDING:
-                return False  # sent meanwhile (the retry loop and a turn both had it)
-            unreachable = await ConversationRepository(session).is_unreachable(
-                channel=channel_name, conversation_key=conversation_key
-            )
+            pending, unreachable = await MessageRepository(session).sendable(row_id)
+        if not pending:
+            return False  # sent meanwhile (the retry loop and a turn both had it)
         if unreachable:
             await self._record_failure(
                 row_id, "customer unreachable on this channel", permanent=True
             )
             return False
+        return True
+
+    async def _send_one(
+        self,
+        channel: Channel,
+        channel_name: str,
+        conversation_key: str,
+        row_id: int,
+        reply: OutboundMessage,
+    ) -> Sent | Outcome:
         try:
             platform_id = await channel.send(conversation_key, replace(reply, reply_id=str(row_id)))
         except RecipientOffline:
-            if self._on_offline is not None:
-                self._on_offline(channel_name, conversation_key)
-            return False
+            return Outcome.RETRY
         except RecipientUnreachable as exc:
             log.warning("%s/%s unreachable: %s", channel_name, conversation_key, exc)
             await self._mark_unreachable(channel_name, conversation_key, str(exc))
             await self._record_failure(row_id, str(exc), permanent=True)
-            return False
+            return Outcome.RETRY  # the next replies fail the same way, once each
         except ChannelSendError as exc:
             await self._record_failure(row_id, str(exc), permanent=exc.permanent)
-            return False
+            return Outcome.GIVEN_UP if exc.permanent else Outcome.RETRY
         except Exception as exc:  # a platform outage: keep the reply for the retry loop
             log.warning("sending reply %d on %s failed: %s", row_id, channel_name, exc)
             await self._record_failure(row_id, f"{type(exc).__name__}: {exc}", permanent=False)
-            return False
-        async with self.db.transaction() as session:
-            await MessageRepository(session).mark_sent(row_id, platform_message_id=platform_id)
-        return True
+            return Outcome.RETRY
+        return Sent(platform_id)
 
     async def _mark_unreachable(self, channel_name: str, conversation_key: str, why: str) -> None:
         async with self.db.transaction() as session:

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, select, update
+from sqlalchemy import text as sql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -221,17 +223,12 @@ class MessageRepository:
         payload: str | None,
         platform_message_id: str,
     ) -> Message | None:
-        """Store a customer message; ``None`` if this platform id was stored before."""
-        existing = await self.session.scalar(
-            select(Message.id).where(
-                Message.channel == conversation.channel,
-                Message.direction == Direction.IN,
-                Message.platform_message_id == platform_message_id,
-            )
-        )
-        if existing is not None:
-            return None
-        message = Message(
+        """Store a customer message; ``None`` if this platform id was stored before.
+
+        One ``INSERT ... ON CONFLICT DO NOTHING`` on the inbound dedupe index: no read
+        first and no savepoint, and a concurrent redelivery loses the same way.
+        """
+        insert = _dialect_insert(self.session)(Message).values(
             conversation_id=conversation.id,
             channel=conversation.channel,
             direction=Direction.IN,
@@ -241,13 +238,13 @@ class MessageRepository:
             platform_message_id=platform_message_id,
             delivery=Delivery.RECEIVED,
             attempts=0,
+            created_at=utcnow(),
         )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(message)
-        except IntegrityError:
-            return None  # a concurrent redelivery won the insert
-        return message
+        stmt = insert.on_conflict_do_nothing(
+            index_elements=[Message.channel, Message.platform_message_id],
+            index_where=sql("direction = 'in'"),  # as the index says it: SQLite compares
+        ).returning(Message)
+        return (await self.session.scalars(stmt)).one_or_none()
 
     async def add_outbound(
         self,
@@ -311,14 +308,47 @@ class MessageRepository:
         return (await self.session.scalars(stmt)).all()
 
     async def mark_sent(self, message_id: int, *, platform_message_id: str | None) -> None:
-        message = await self.session.get(Message, message_id)
-        if message is None:
+        await self.mark_all_sent([(message_id, platform_message_id)])
+
+    async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
+        """Outbox rows the platform took, with the ids it gave them: one UPDATE each, no
+        reads (rows not in the session are not loaded first)."""
+        if not sent:
             return
-        message.delivery = Delivery.SENT
-        message.sent_at = utcnow()
-        message.attempts += 1
-        message.platform_message_id = platform_message_id
-        message.last_error = None
+        messages = cast(Table, Message.__table__)
+        table = messages.c
+        stmt = (  # the table's, not the ORM's UPDATE: one statement, many rows (executemany)
+            update(messages)
+            .where(table.id == bindparam("row_id"))
+            .values(
+                delivery=Delivery.SENT,
+                sent_at=utcnow(),
+                attempts=table.attempts + 1,
+                platform_message_id=bindparam("platform_id"),
+                last_error=None,
+            )
+        )
+        rows = [{"row_id": row_id, "platform_id": platform_id} for row_id, platform_id in sent]
+        await self.session.execute(stmt, rows)  # executemany: one round trip per batch
+
+    async def sendable(self, message_id: int) -> tuple[bool, bool]:
+        """Whether outbox row ``message_id`` still waits to be sent, and whether its
+        customer is marked unreachable on its channel: one query for the outbox's check."""
+        unreachable = (
+            select(ChannelIdentity.id)
+            .join(Conversation, Conversation.customer_id == ChannelIdentity.customer_id)
+            .where(
+                Conversation.id == Message.conversation_id,
+                ChannelIdentity.channel == Message.channel,
+                ChannelIdentity.unreachable_at.is_not(None),
+            )
+            .exists()
+        )
+        stmt = select(Message.delivery, unreachable).where(Message.id == message_id)
+        found = (await self.session.execute(stmt)).one_or_none()
+        if found is None:
+            return False, False
+        return found[0] == Delivery.PENDING, bool(found[1])
 
     async def mark_attempt_failed(self, message_id: int, *, error: str, give_up: bool) -> None:
         message = await self.session.get(Message, message_id)
@@ -561,6 +591,11 @@ class AgentRepository:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+def _dialect_insert(session: AsyncSession) -> Any:
+    """The ``insert`` of the session's database, which knows ``ON CONFLICT``."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def as_dict(row: Any) -> dict[str, Any]:

@@ -167,3 +167,46 @@ async def test_flush_of_one_conversation_leaves_the_others(db: Database) -> None
     assert await outbox.flush(channel="fake", conversation_key="chat-nobody") == 0
     assert channel.sent == []
     assert await outbox.flush(channel="fake", conversation_key=KEY) == 1
+
+
+async def test_a_turns_replies_go_out_in_order_and_are_marked_together(db: Database) -> None:
+    channel = FakeChannel()
+    outbox = outbox_for(db, channel)
+    rows = await store(db, outbox, [OutboundMessage(t) for t in ("one", "two")])
+    replies = [(row, OutboundMessage(t)) for row, t in zip(rows, ("one", "two"), strict=True)]
+    assert await outbox.send_all(replies, "fake", KEY, fresh=True) == 2
+    assert [m.text for _, m in channel.sent] == ["one", "two"]
+    marked = await outbound(db)
+    assert [(m.delivery, m.platform_message_id, m.attempts) for m in marked] == [
+        (Delivery.SENT, "fake-1", 1),
+        (Delivery.SENT, "fake-2", 1),
+    ]
+    assert await outbox.send_all(replies, "fake", KEY) == 0  # read back: sent already
+
+
+async def test_after_a_failed_reply_the_next_waits_behind_it(db: Database) -> None:
+    channel = FakeChannel()
+    channel.fail_sends = 1
+    outbox = outbox_for(db, channel)
+    rows = await store(db, outbox, [OutboundMessage(t) for t in ("one", "two")])
+    replies = [(row, OutboundMessage(t)) for row, t in zip(rows, ("one", "two"), strict=True)]
+    assert await outbox.send_all(replies, "fake", KEY, fresh=True) == 0
+    assert channel.sent == []  # "two" did not overtake "one"
+    assert [m.delivery for m in await outbound(db)] == [Delivery.PENDING, Delivery.PENDING]
+    assert await outbox.flush() == 2
+    assert [m.text for _, m in channel.sent] == ["one", "two"]
+
+
+async def test_a_reply_given_up_does_not_hold_back_the_next(db: Database) -> None:
+    class RefusingFirst(FakeChannel):
+        async def send(self, conversation_key: str, message: OutboundMessage) -> str | None:
+            if message.text == "too long":
+                raise ChannelSendError("message is too long", permanent=True)
+            return await super().send(conversation_key, message)
+
+    channel = RefusingFirst()
+    outbox = outbox_for(db, channel)
+    rows = await store(db, outbox, [OutboundMessage(t) for t in ("too long", "fine")])
+    replies = [(r, OutboundMessage(t)) for r, t in zip(rows, ("too long", "fine"), strict=True)]
+    assert await outbox.send_all(replies, "fake", KEY, fresh=True) == 1
+    assert [m.delivery for m in await outbound(db)] == [Delivery.FAILED, Delivery.SENT]

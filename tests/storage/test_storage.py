@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text as sql
 
 from bot.handoff import HandoffError, HandoffReason, move
 from bot.storage.database import Database
@@ -229,3 +231,65 @@ async def test_a_failed_transaction_stores_nothing(db: Database) -> None:
             await ConversationRepository(session).find(channel="web", conversation_key="boom")
             is None
         )
+
+
+async def test_outbox_rows_are_marked_sent_in_one_batch_and_checked_in_one_read(
+    db: Database,
+) -> None:
+    conversation_id = await new_conversation(db)
+    async with db.transaction() as session:
+        conversation = await ConversationRepository(session).get(conversation_id)
+        assert conversation is not None
+        messages = MessageRepository(session)
+        rows = [
+            await messages.add_outbound(
+                conversation=conversation, text=t, buttons=None, sender="bot", language="en"
+            )
+            for t in ("one", "two", "three")
+        ]
+        ids = [row.id for row in rows]
+    async with db.transaction() as session:
+        messages = MessageRepository(session)
+        assert await messages.sendable(ids[0]) == (True, False)
+        assert await messages.sendable(10**9) == (False, False)  # no such row
+        await messages.mark_all_sent([(ids[0], "p-1"), (ids[1], None)])
+    async with db.transaction() as session:
+        messages = MessageRepository(session)
+        done = [await messages.get(row_id) for row_id in ids]
+        assert [(m.delivery, m.platform_message_id, m.attempts) for m in done if m] == [
+            (Delivery.SENT, "p-1", 1),
+            (Delivery.SENT, None, 1),
+            (Delivery.PENDING, None, 0),
+        ]
+        assert await messages.sendable(ids[0]) == (False, False)
+        conversation = await ConversationRepository(session).get(conversation_id)
+        assert conversation is not None
+        await ConversationRepository(session).set_unreachable(conversation, reason="blocked")
+    async with db.transaction() as session:
+        assert await MessageRepository(session).sendable(ids[2]) == (True, True)
+
+
+async def test_sqlite_transactions_of_one_process_take_turns(tmp_path: Path) -> None:
+    # SQLite itself would make the second wait at most its busy timeout (0.05 s here) and
+    # then fail with "database is locked"; the process's own queue makes it wait its turn.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}", busy_timeout_s=0.05)
+    try:
+        async with db.transaction() as session:
+            await session.execute(sql("CREATE TABLE t (x INTEGER)"))
+        first_in = asyncio.Event()
+
+        async def write(value: int, hold_s: float) -> None:
+            async with db.transaction() as session:
+                await session.execute(sql("INSERT INTO t VALUES (:x)"), {"x": value})
+                first_in.set()
+                await asyncio.sleep(hold_s)
+
+        first = asyncio.create_task(write(1, 0.5))
+        await first_in.wait()
+        await write(2, 0)
+        await first
+        async with db.transaction() as session:
+            stored = (await session.execute(sql("SELECT x FROM t ORDER BY rowid"))).scalars()
+            assert list(stored) == [1, 2]
+    finally:
+        await db.dispose()
