@@ -28,8 +28,20 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 async def upgrade_async(url: str, revision: str = "head") -> None:
-    # env.py runs its own event loop, so migrations run in a worker thread.
-    await asyncio.to_thread(upgrade, url, revision)
+    """Migrate; on PostgreSQL one process at a time (several workers start together with
+    ``database.auto_migrate``: the first migrates, the others wait and find it done)."""
+    if not url.startswith("postgresql"):
+        # env.py runs its own event loop, so migrations run in a worker thread.
+        await asyncio.to_thread(upgrade, url, revision)
+        return
+    from bot.cluster.locks import ClusterLocks
+
+    locks = ClusterLocks(url)
+    try:
+        async with locks.hold("migrations"):
+            await asyncio.to_thread(upgrade, url, revision)
+    finally:
+        await locks.close()
 
 
 @asynccontextmanager
