@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -478,7 +479,8 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
     if slack_desk is not None:
         client, channel_id = slack_desk.slack.client, slack_desk.channel_id
-        tickets.notifiers.append(SlackSlaNotifier(client, channel_id))  # SLA alerts
+        zone = ZoneInfo(settings.handoff.business_hours.timezone)  # the team's, named
+        tickets.notifiers.append(SlackSlaNotifier(client, channel_id, zone=zone))  # SLA alerts
         if helpdesk.watcher is not None:  # rejected KB edits
             helpdesk.watcher.notifiers.append(SlackKbNotifier(client, channel_id))
         # One worker mirrors the desk to Slack (each would post every event again).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
 from bot.storage.models import Ticket, aware
@@ -64,10 +64,12 @@ LABELS = {
 }
 
 
-def describe(alert: SlaAlert) -> str:
-    """One line for agents: ``:warning: HD-1001 (high) first answer due soon: ...``."""
+def describe(alert: SlaAlert, zone: tzinfo = UTC) -> str:
+    """One line for agents: ``:warning: HD-1001 (high) first answer due soon, due
+    2026-11-25 15:30 IST: ...``, the due time in the team's zone, named."""
     icon = ":rotating_light:" if alert.kind.endswith("breach") else ":warning:"
-    due = alert.due.strftime("%Y-%m-%d %H:%M UTC")
+    local = alert.due.astimezone(zone)
+    due = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
     label = LABELS.get(alert.kind, alert.kind)
     return f"{icon} {alert.reference} ({alert.priority}) {label}, due {due}: {alert.subject}"
 
@@ -75,9 +77,11 @@ def describe(alert: SlaAlert) -> str:
 class SlackSlaNotifier:
     """Posts SLA alerts to the Slack agents' channel (the Slack desk's channel)."""
 
-    def __init__(self, client: Any, channel_id: str) -> None:
+    def __init__(self, client: Any, channel_id: str, *, zone: tzinfo = UTC) -> None:
         self.client = client  # slack_sdk AsyncWebClient (the Slack channel's own)
         self.channel_id = channel_id
+        self.zone = zone  # the team's (handoff.business_hours.timezone), as in the console
 
     async def sla_alert(self, alert: SlaAlert) -> None:
-        await self.client.chat_postMessage(channel=self.channel_id, text=describe(alert))
+        text = describe(alert, self.zone)
+        await self.client.chat_postMessage(channel=self.channel_id, text=text)

@@ -255,15 +255,16 @@ async def test_alerts_reach_the_slack_agents_channel_and_a_broken_notifier_is_co
         async def sla_alert(self, alert: SlaAlert) -> None:
             raise RuntimeError("notifier down")
 
-    t.service.notifiers += [Broken(), SlackSlaNotifier(slack, "C0AGENTS")]
+    t.service.notifiers += [Broken(), SlackSlaNotifier(slack, "C0AGENTS", zone=KOLKATA)]
     await t.service.create(subject="Card declined", description="", priority="urgent", actor="x")
     t.rig.clock.advance(hours=2)
     assert [a.kind for a in await t.service.sweep()] == ["first_response_breach"]
     assert slack.posts == [
         {
             "channel": "C0AGENTS",
+            # 07:00 UTC, in the team's zone with the zone named, as the console shows it
             "text": ":rotating_light: HD-1001 (urgent) first answer overdue, "
-            "due 2026-11-25 07:00 UTC: Card declined",
+            "due 2026-11-25 12:30 IST: Card declined",
         }
     ]
 
