@@ -79,7 +79,7 @@ async def cmd_agent(args: argparse.Namespace, settings: Settings, _: Secrets) ->
 
 
 async def _agent_command(args: argparse.Namespace, db: Database) -> list[str]:
-    """What ``helpdesk agent add|password|slack|list`` did, as lines to print."""
+    """What ``helpdesk agent add|password|slack|timezone|list`` did, as lines to print."""
     from bot.desk import accounts
 
     if args.agent_command == "add":
@@ -91,6 +91,7 @@ async def _agent_command(args: argparse.Namespace, db: Database) -> list[str]:
             role=args.role,
             password=accounts.read_password(from_stdin=args.password_stdin),
             slack_user=args.slack_user,
+            timezone=accounts.parse_timezone(args.timezone) if args.timezone else None,
         )
         return [created]
     if args.agent_command == "password":
@@ -105,6 +106,11 @@ async def _agent_command(args: argparse.Namespace, db: Database) -> list[str]:
             raise accounts.AccountError("give the Slack user id (U…), or --clear to unmap")
         slack_user = None if args.clear else args.slack_user
         return [await accounts.set_slack_user(db, name=args.name, slack_user=slack_user)]
+    if args.agent_command == "timezone":
+        if args.timezone is None and not args.clear:
+            raise accounts.AccountError("give a time zone (Europe/Berlin), or --clear")
+        zone = None if args.clear else accounts.parse_timezone(args.timezone)
+        return [await accounts.set_timezone(db, name=args.name, timezone=zone)]
     return list(await accounts.list_agents(db))
 
 
@@ -247,10 +253,21 @@ def _parser() -> argparse.ArgumentParser:
         "else a prompt)",
     )
     add.add_argument("--slack-user", help="the agent's Slack user id (U…) for the Slack desk")
+    add.add_argument(
+        "--timezone",
+        help="the console shows this agent's times in this zone (Europe/Berlin); "
+        "default: the team's (handoff.business_hours.timezone)",
+    )
     slack = agent_commands.add_parser("slack", help="map an agent to their Slack user id")
     slack.add_argument("name")
     slack.add_argument("slack_user", nargs="?", help="Slack user id, e.g. U0123ABCD")
     slack.add_argument("--clear", action="store_true", help="unmap the agent's Slack user")
+    zone = agent_commands.add_parser(
+        "timezone", help="the zone the console shows an agent's times in"
+    )
+    zone.add_argument("name")
+    zone.add_argument("timezone", nargs="?", help="an IANA zone, e.g. Europe/Berlin")
+    zone.add_argument("--clear", action="store_true", help="back to the team's zone")
     password = agent_commands.add_parser("password", help="set an agent's console password")
     password.add_argument("name")
     password.add_argument("--password-stdin", action="store_true")

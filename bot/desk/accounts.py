@@ -1,4 +1,4 @@
-"""``helpdesk agent add|password|list``: agent accounts for the console, and their passwords.
+"""``helpdesk agent add|password|slack|timezone|list``: agent accounts for the console.
 
 The password comes from ``--password-stdin`` (one line), else ``HELPDESK_AGENT_PASSWORD``,
 else a prompt when there is a terminal; it is never echoed, logged or stored in clear
@@ -15,6 +15,7 @@ import secrets
 import sys
 from functools import cache
 from typing import TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -90,6 +91,20 @@ def parse_languages(text: str) -> list[str]:
     return languages
 
 
+def parse_timezone(text: str) -> str:
+    """An IANA zone name the console can show times in (``Europe/Berlin``), checked."""
+    zone = text.strip()
+    try:
+        # ZoneInfo also accepts a relative path ("../x"): only names it keys the same way.
+        if not zone or ZoneInfo(zone).key != zone:
+            raise ZoneInfoNotFoundError(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise AccountError(
+            f"unknown time zone {text!r}: use an IANA name like Europe/Berlin or Asia/Kolkata"
+        ) from exc
+    return zone
+
+
 async def add_agent(
     db: Database,
     *,
@@ -99,6 +114,7 @@ async def add_agent(
     role: str,
     password: str | None,
     slack_user: str | None = None,
+    timezone: str | None = None,
 ) -> str:
     if not NAME.match(name):
         raise AccountError("a name is 1-100 letters, digits, '.', '@', '_' or '-'")
@@ -112,11 +128,14 @@ async def add_agent(
             await _check_slack_user(session, slack_user, name=name)
         agent = await agents.add(name=name, languages=languages, max_chats=max_chats, role=role)
         agent.slack_user_id = slack_user
+        agent.timezone = timezone
         if password is not None:
             await agents.set_password_hash(agent, hash_password(password))
     summary = f"added {role} {name} ({','.join(languages)}, up to {max_chats} chats)"
     if slack_user is not None:
         summary += f", Slack user {slack_user}"
+    if timezone is not None:
+        summary += f", times in {timezone}"
     if password is None:
         summary += f"; no password yet: set one with `helpdesk agent password {name}`"
     return summary
@@ -148,6 +167,18 @@ async def set_slack_user(db: Database, *, name: str, slack_user: str | None) -> 
     return f"{name} acts on the Slack desk as {slack_user}"
 
 
+async def set_timezone(db: Database, *, name: str, timezone: str | None) -> str:
+    """The zone the console shows this agent's times in (None: the team's zone)."""
+    async with db.transaction() as session:
+        agent = await AgentRepository(session).find(name)
+        if agent is None:
+            raise AccountError(f"no agent named '{name}'")
+        agent.timezone = timezone
+    if timezone is None:
+        return f"{name} sees the console's times in the team's zone"
+    return f"{name} sees the console's times in {timezone}"
+
+
 async def _check_slack_user(session: AsyncSession, slack_user: str, *, name: str) -> None:
     if not SLACK_USER.match(slack_user):
         raise AccountError(
@@ -164,6 +195,7 @@ async def list_agents(db: Database) -> list[str]:
         return [
             f"{a.name}\t{a.role}\t{a.languages}\tmax {a.max_chats}"
             + (f"\tslack {a.slack_user_id}" if a.slack_user_id else "")
+            + (f"\ttz {a.timezone}" if a.timezone else "")
             + ("" if a.password_hash else "\t(no password)")
             for a in await AgentRepository(session).list()
         ]

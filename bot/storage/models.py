@@ -127,6 +127,8 @@ class Agent(Base):
     presence_at: Mapped[datetime | None] = mapped_column()
     # The agent's Slack user id, for the Slack agent desk (threads in an agents' channel).
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # An IANA zone (Europe/Berlin) for the console's times; None: the team's zone.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def language_list(self) -> list[str]:

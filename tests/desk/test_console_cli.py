@@ -99,6 +99,22 @@ def test_bad_input_is_refused_with_a_reason(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no agent named 'ghost'" in missing.stderr
 
 
+def test_an_agent_s_own_time_zone_is_checked_set_and_cleared(tmp_path: Path) -> None:
+    db_file = tmp_path / "desk.db"
+    bad = helpdesk(["agent", "add", "lena", "--timezone", "Berlin"], db_file)
+    assert bad.returncode == 1 and "unknown time zone 'Berlin'" in bad.stderr
+    added = helpdesk(["agent", "add", "lena", "--timezone", "Europe/Berlin"], db_file)
+    assert added.returncode == 0 and "times in Europe/Berlin" in added.stdout, added.stderr
+    assert "\ttz Europe/Berlin" in helpdesk(["agent", "list"], db_file).stdout
+    moved = helpdesk(["agent", "timezone", "lena", "America/New_York"], db_file)
+    assert moved.returncode == 0 and "America/New_York" in moved.stdout
+    assert "\ttz America/New_York" in helpdesk(["agent", "list"], db_file).stdout
+    unknown = helpdesk(["agent", "timezone", "lena", "../../etc/passwd"], db_file)
+    assert unknown.returncode == 1 and "unknown time zone" in unknown.stderr
+    assert helpdesk(["agent", "timezone", "lena", "--clear"], db_file).returncode == 0
+    assert "\ttz" not in helpdesk(["agent", "list"], db_file).stdout
+
+
 async def test_without_a_password_source_the_account_cannot_log_in_yet(tmp_path: Path) -> None:
     db_file = tmp_path / "desk.db"
     added = helpdesk(["agent", "add", "asha", "--languages", "te"], db_file)

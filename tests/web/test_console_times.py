@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
+from bot.desk.accounts import set_timezone
 from bot.events import DeskEvent, EventKind
 from bot.storage.database import Database
 from bot.web.app import create_web_app
@@ -28,6 +29,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The test desk works Asia/Kolkata hours (tests/support/desk.py): an urgent ticket opened
 # at 06:00 UTC is due for a first response at 07:00 UTC, 12:30 in India.
 DUE_IN_INDIA = "2026-11-25 12:30 IST"
+DUE_IN_BERLIN = "2026-11-25 08:00 CET"  # for an agent who set their own zone
 
 
 def test_team_time_names_the_zone() -> None:
@@ -46,6 +48,8 @@ def test_team_time_names_the_zone() -> None:
 async def desk(db: Database) -> AsyncIterator[tuple[TicketRig, str]]:
     t = await make_ticket_rig(db)
     await t.rig.add_agent("maya", password=PASSWORD)
+    await t.rig.add_agent("lena", password=PASSWORD)
+    await set_timezone(t.rig.db, name="lena", timezone="Europe/Berlin")
     console = make_console(t.rig)
     console.extra_routes += TicketPages(console.sessions, t.service).routes()
     await t.service.create(subject="Card declined", description="", priority="urgent", actor="x")
@@ -76,6 +80,34 @@ async def test_ticket_due_times_are_in_the_team_zone(desk: tuple[TicketRig, str]
     assert "07:00" not in listing + detail  # no bare UTC left
     # The chat's timeline, before console.js runs (or without it): India time, named.
     assert re.search(r"<time datetime=\"[^\"]+\+00:00\">\d\d:\d\d IST</time>", chat), chat
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_an_agent_with_a_zone_of_their_own_sees_it_named(
+    desk: tuple[TicketRig, str],
+) -> None:
+    t, base = desk
+    await t.push("hello")
+    client = AgentClient(base)
+    try:
+        assert (await client.login("lena")).status_code == 303
+        listing = (await client.http.get("/console/tickets")).text
+        detail = (await client.http.get("/console/tickets/1")).text
+        chat = (await client.http.get("/console/c/1")).text
+    finally:
+        await client.close()
+    assert DUE_IN_BERLIN in listing and DUE_IN_BERLIN in detail
+    assert "IST" not in listing + detail
+    assert 'data-zone="Europe/Berlin"' in chat  # what console.js writes live times in
+    assert re.search(r"<time datetime=\"[^\"]+\+00:00\">\d\d:\d\d CET</time>", chat), chat
+    # Her colleague without a zone of their own still sees the team's.
+    await set_timezone(t.rig.db, name="lena", timezone=None)
+    client = AgentClient(base)
+    try:
+        assert (await client.login("lena")).status_code == 303
+        assert DUE_IN_INDIA in (await client.http.get("/console/tickets")).text
+    finally:
+        await client.close()
 
 
 @pytest.fixture(scope="module")
@@ -127,5 +159,20 @@ async def test_a_browser_in_new_york_sees_the_team_zone(
         await page.goto(f"{base}/console/c/1")
         india = re.compile(r"^\d\d:\d\d (GMT\+5:30|IST)$")
         await expect(page.locator("#timeline time").first).to_have_text(india)
+    finally:
+        await context.close()
+    # An agent with a zone of their own: the page and console.js's live times are in it.
+    context = await chromium.new_context(timezone_id="America/New_York")
+    page = await context.new_page()
+    try:
+        await page.goto(f"{base}/console/login")
+        await page.fill('input[name="name"]', "lena")
+        await page.fill('input[name="password"]', PASSWORD)
+        await page.click('button[type="submit"]')
+        await page.goto(f"{base}/console/tickets/1")
+        await expect(page.locator(".due").first).to_have_text(DUE_IN_BERLIN)
+        await page.goto(f"{base}/console/c/1")
+        berlin = re.compile(r"^\d\d:\d\d (GMT\+1|CET)$")
+        await expect(page.locator("#timeline time").first).to_have_text(berlin)
     finally:
         await context.close()

@@ -57,6 +57,7 @@ class Login:
     presence: str
     csrf: str
     token_hash: str
+    timezone: str | None = None  # the agent's own zone for times; None: the team's
 
     @property
     def is_admin(self) -> bool:
@@ -212,7 +213,13 @@ class Sessions:
             return None
         row, agent = found
         return Login(
-            agent.id, agent.name, agent.role, agent.presence.value, row.csrf_token, row.token_hash
+            agent.id,
+            agent.name,
+            agent.role,
+            agent.presence.value,
+            row.csrf_token,
+            row.token_hash,
+            agent.timezone,
         )
 
     async def logout(self, login: Login) -> None:

@@ -11,9 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -60,8 +61,28 @@ def team_clock(value: datetime, zone: str | None = None) -> str:
     return team_time(value, zone).split(" ", 1)[1]
 
 
-_env.filters["team_time"] = team_time
-_env.filters["team_clock"] = team_clock
+# In templates the zone is the page's ``team_zone``: the logged-in agent's own when set.
+@pass_context
+def _page_time(context: Context, value: str | datetime | None) -> str:
+    return team_time(value, context.get("team_zone"))
+
+
+@pass_context
+def _page_clock(context: Context, value: datetime) -> str:
+    return team_clock(value, context.get("team_zone"))
+
+
+_env.filters["team_time"] = _page_time
+_env.filters["team_clock"] = _page_clock
+
+
+def _known_zone(name: str) -> bool:
+    # A zone stored once and gone from this machine's tz database: the team's, not a 500.
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 class FormTooLarge(Exception):
@@ -69,6 +90,10 @@ class FormTooLarge(Exception):
 
 
 def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page; with a ``login`` whose agent has a zone of their own, times are in it."""
+    own_zone = getattr(context.get("login"), "timezone", None)
+    if own_zone and "team_zone" not in context and _known_zone(own_zone):
+        context["team_zone"] = own_zone
     html = _env.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
