@@ -457,6 +457,7 @@ def build_console(helpdesk: Helpdesk, desk: Desk, tickets: TicketService) -> Con
         default_language=settings.bot.default_language,
         watcher=helpdesk.watcher,
         cluster_similarity=settings.admin.cluster_similarity,
+        languages=settings.bot.languages,
     )
     console.extra_routes += admin.routes()
     console.extra_routes += TicketPages(console.sessions, tickets).routes()

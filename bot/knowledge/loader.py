@@ -49,6 +49,9 @@ class FaqEntry:
     answers: dict[str, str]
     tags: tuple[str, ...] = ()
     source: str = ""
+    # Where the entry starts (its "- id:" line, 1-based): the console's KB page shows it.
+    file: Path | None = None
+    line: int = 0
 
     def answer_in(self, language: str, default: str) -> tuple[str, str]:
         """The answer in ``language`` if the entry has it, else the default; with its language."""
@@ -221,6 +224,8 @@ def _check_entry(
         answers={k: v[0] for k, v in answers.items()},
         tags=tags,
         source=f"{path}:{line}",
+        file=path,
+        line=line,
     )
 
 

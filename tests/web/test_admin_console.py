@@ -43,6 +43,7 @@ async def serve_admin(
     embedder: Embedder | None = None,
     max_questions: int = MAX_QUESTIONS,
     budget_s: float = REPORT_BUDGET_S,
+    languages: Sequence[str] = ("en", "gu", "te", "ka", "hi"),
 ) -> AsyncIterator[tuple[str, AdminPages]]:
     console = make_console(rig)
     kb = LiveKnowledgeBase(kb_dir or TEST_KB, default_language="en")
@@ -56,6 +57,7 @@ async def serve_admin(
         embedder=embedder or TrigramEmbedder(),
         max_questions=max_questions,
         budget_s=budget_s,
+        languages=languages,
     )
     console.extra_routes += pages.routes()
 

@@ -3,7 +3,8 @@
 ``/console/admin``                  dashboard: numbers and charts for a period
 ``/console/admin/api/numbers``      the same numbers as JSON (``?start=&end=`` or ``?days=``)
 ``/console/admin/unanswered``       the unanswered-questions report, with draft FAQ entries
-``/console/admin/kb``               the knowledge base: entries, errors (file:line), model swaps
+``/console/admin/kb``               the knowledge base: entries per language (``?q=&missing=``),
+                                    errors (file:line), model swaps
 
 Only agents with the ``admin`` role see them (``helpdesk agent add --role admin``).
 """
@@ -11,6 +12,7 @@ Only agents with the ``admin`` role see them (``helpdesk agent add --role admin`
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.knowledge.coverage import coverage
 from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.kb_watch import KnowledgeWatcher
 from bot.reports.numbers import Numbers
@@ -53,12 +56,15 @@ class AdminPages:
         cluster_similarity: float | None = None,
         max_questions: int = MAX_QUESTIONS,
         budget_s: float = REPORT_BUDGET_S,
+        languages: Sequence[str] = (),
     ) -> None:
         self.db = db
         self.sessions = sessions
         self.kb = kb
         self.answer_threshold = answer_threshold
         self.default_language = default_language
+        # The KB page's columns (``bot.languages``); the default language at least.
+        self.languages = tuple(languages) or (default_language,)
         self.watcher = watcher
         self._embedder = CachedEmbedder(embedder) if embedder is not None else None
         self.cluster_similarity = cluster_similarity
@@ -186,10 +192,24 @@ class AdminPages:
         if not isinstance(login, Login):
             return login
         status = self.watcher.status if self.watcher else None
+        query = request.query_params.get("q", "")[:200]
+        missing = request.query_params.get("missing", "")[:16]
+        listing = coverage(
+            self.kb.current,
+            languages=self.languages,
+            directory=self.kb.directory,
+            query=query,
+            missing=missing,
+        )
         return render(
             "admin_kb.html",
             login=login,
             entries=len(self.kb.current),
+            listing=listing,
+            query=query,
+            missing=missing,
+            configured=self.languages,
+            default_language=self.default_language,
             errors=status.errors if status else self.kb.last_errors,
             status=status,
             directory=str(self.kb.directory),
