@@ -98,10 +98,9 @@ async def open_turn(
     the bot does not read.
     """
     async with db.transaction() as session:
-        message = await MessageRepository(session).get(message_id)
-        assert message is not None
-        conversation = await ConversationRepository(session).get(message.conversation_id)
-        assert conversation is not None
+        found = await MessageRepository(session).with_conversation(message_id)
+        assert found is not None
+        message, conversation = found
         waited = message.delivery == Delivery.WAITING_NLU
         if message.delivery not in (Delivery.RECEIVED, Delivery.WAITING_NLU):
             # Already handled: recovery at start-up met it stored but unanswered.
@@ -150,11 +149,9 @@ async def recheck(session: AsyncSession, message_id: int) -> tuple[Message, Conv
     An agent claiming the chat meanwhile waits for the turn, and a claim that got in
     while the NLU was parsing is seen here (the conversation is in a human state).
     """
-    message = await MessageRepository(session).get(message_id)
-    assert message is not None
-    conversation = await ConversationRepository(session).get_for_update(message.conversation_id)
-    assert conversation is not None
-    return message, conversation
+    found = await MessageRepository(session).with_conversation(message_id, lock=True)
+    assert found is not None
+    return found
 
 
 async def unanswered(

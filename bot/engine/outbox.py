@@ -194,6 +194,8 @@ class Outbox:
         try:
             platform_id = await channel.send(conversation_key, replace(reply, reply_id=str(row_id)))
         except RecipientOffline:
+            if self._on_offline is not None:
+                self._on_offline(channel_name, conversation_key)
             return Outcome.RETRY
         except RecipientUnreachable as exc:
             log.warning("%s/%s unreachable: %s", channel_name, conversation_key, exc)

@@ -187,7 +187,7 @@ class Engine:
         it (the channel's platform redelivers), recovery logs it and goes on.
         """
         try:
-            return await self._process(inbound, message_id)
+            return await self._process(inbound, message_id, live=not recovering)
         except Exception as exc:
             if not is_transient(exc):
                 await fail_message(self.db, message_id, inbound.channel, exc, counter=self.failures)
@@ -197,8 +197,11 @@ class Engine:
                 raise
             return Turn([])
 
-    async def _process(self, inbound: InboundMessage, message_id: int) -> Turn:
-        """One turn, holding the conversation's place in line: the five steps in order."""
+    async def _process(self, inbound: InboundMessage, message_id: int, *, live: bool) -> Turn:
+        """One turn, holding the conversation's place in line: the five steps in order.
+
+        ``live``: the message was stored moments ago (the customer is reachable), not met
+        again by recovery."""
         kb = self.kb.current  # one knowledge base for the whole turn
         reader = Reader(self.nlu, kb, self.catalogue, self.options, self._parses)
         opened = await open_turn(self.db, inbound, message_id, language=reader.language)
@@ -217,9 +220,14 @@ class Engine:
         if answer.taken_over:  # an agent claimed the chat while the NLU read
             await self._relay(answer.conversation, answer.message)
             return Turn([], answer.conversation.id)
-        # Deliver: the replies are committed; send them in order, still in line.
-        for row_id, reply in zip(answer.rows, answer.replies, strict=True):
-            await self.outbox.send(row_id, inbound.channel, inbound.conversation_key, reply)
+        # Deliver: the replies are committed; send them in order, still in line, and mark
+        # them sent together. Rows this turn committed in line are not read back first.
+        await self.outbox.send_all(
+            list(zip(answer.rows, answer.replies, strict=True)),
+            inbound.channel,
+            inbound.conversation_key,
+            fresh=live,
+        )
         return Turn(answer.replies, answer.conversation.id, answer.state_changed)
 
     def _decider(self) -> Decider:

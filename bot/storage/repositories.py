@@ -196,6 +196,19 @@ class ConversationRepository:
 
     async def set_unreachable(self, conversation: Conversation, *, reason: str | None) -> None:
         """Mark (``reason``) or clear (``None``) the customer as unreachable on this channel."""
+        if reason is None:
+            # Every customer message clears it: one UPDATE that nearly always matches
+            # nothing, instead of loading the identity to look.
+            await self.session.execute(
+                update(ChannelIdentity)
+                .where(
+                    ChannelIdentity.customer_id == conversation.customer_id,
+                    ChannelIdentity.channel == conversation.channel,
+                    ChannelIdentity.unreachable_at.is_not(None),
+                )
+                .values(unreachable_at=None, unreachable_reason=None)
+            )
+            return
         identity = await self.identity(conversation)
         if identity is None:
             return
@@ -274,6 +287,22 @@ class MessageRepository:
 
     async def get(self, message_id: int) -> Message | None:
         return await self.session.get(Message, message_id)
+
+    async def with_conversation(
+        self, message_id: int, *, lock: bool = False
+    ) -> tuple[Message, Conversation] | None:
+        """The message and its conversation in one query; ``lock``: the conversation's row
+        stays locked until the transaction ends (PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
+        already holds the database's write lock), read afresh."""
+        stmt = (
+            select(Message, Conversation)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.id == message_id)
+        )
+        if lock:
+            stmt = stmt.with_for_update(of=Conversation).execution_options(populate_existing=True)
+        found = (await self.session.execute(stmt)).one_or_none()
+        return None if found is None else (found[0], found[1])
 
     async def add_attachment(
         self,

@@ -210,3 +210,18 @@ async def test_a_reply_given_up_does_not_hold_back_the_next(db: Database) -> Non
     replies = [(r, OutboundMessage(t)) for r, t in zip(rows, ("too long", "fine"), strict=True)]
     assert await outbox.send_all(replies, "fake", KEY, fresh=True) == 1
     assert [m.delivery for m in await outbound(db)] == [Delivery.FAILED, Delivery.SENT]
+
+
+async def test_a_recipient_not_connected_here_is_told_to_whoever_asks(db: Database) -> None:
+    told: list[tuple[str, str]] = []
+    registry = ChannelRegistry()
+    registry.add(RefusingChannel(RecipientOffline("web chat session is not connected")))
+    outbox = Outbox(
+        db=db,
+        channels=registry,
+        hold=KeyedLocks().hold,
+        on_offline=lambda channel, key: told.append((channel, key)),
+    )
+    rows = await store(db, outbox, [OutboundMessage("Hello!")])
+    assert await outbox.deliver(rows) == 0
+    assert told == [("fake", KEY)]
