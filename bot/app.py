@@ -458,6 +458,7 @@ def build_console(helpdesk: Helpdesk, desk: Desk, tickets: TicketService) -> Con
         watcher=helpdesk.watcher,
         cluster_similarity=settings.admin.cluster_similarity,
         languages=settings.bot.languages,
+        kb_source_url=settings.admin.kb_source_url,
     )
     console.extra_routes += admin.routes()
     console.extra_routes += TicketPages(console.sessions, tickets).routes()

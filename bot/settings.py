@@ -328,6 +328,19 @@ class AdminSettings(_Section):
     cluster_similarity: float | None = Field(default=None, gt=0, lt=1)
     """Unanswered questions this similar (cosine) share a cluster in the report; unset:
     the embedder's measured default (0.86 for multilingual-e5-small)."""
+    kb_source_url: str | None = None
+    """Where the console's knowledge-base page links each entry: ``{file}`` (relative to
+    the knowledge-base directory) and ``{line}`` filled in, e.g.
+    ``https://github.com/acme/helpdesk/blob/main/knowledge_base/{file}#L{line}``."""
+
+    @field_validator("kb_source_url")
+    @classmethod
+    def _source_url(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.startswith(("https://", "http://")) or "{file}" not in value
+        ):
+            raise ValueError("kb_source_url: an http(s) URL with {file} (and {line}) in it")
+        return value
 
 
 class Secrets(BaseSettings):

@@ -51,6 +51,15 @@ def test_a_bad_value_names_the_key(tmp_path: Path) -> None:
     assert "HELPDESK_WEB__PORT" in str(caught.value)
 
 
+def test_kb_source_url_is_an_http_link_with_the_file_in_it(tmp_path: Path) -> None:
+    url = "https://github.com/acme/helpdesk/blob/main/knowledge_base/{file}#L{line}"
+    settings, _ = load_settings(write(tmp_path, f"admin:\n  kb_source_url: '{url}'\n"))
+    assert settings.admin.kb_source_url == url
+    for bad in ("javascript:alert(1)//{file}", "https://example.com/kb"):
+        with pytest.raises(ConfigError, match=r"admin\.kb_source_url"):
+            load_settings(write(tmp_path, f"admin:\n  kb_source_url: '{bad}'\n"))
+
+
 def test_an_unknown_key_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, "nlu:\n  answer_treshold: 0.5\n"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from bot.knowledge.loader import FaqEntry, KnowledgeBase
 
@@ -31,8 +32,13 @@ class LanguageCell:
 class EntryCoverage:
     id: str
     tags: tuple[str, ...]
-    where: str  # "returns.yml:12", relative to the knowledge-base directory
+    file: str  # relative to the knowledge-base directory: "returns.yml"
+    line: int  # where the entry starts (its "- id:" line), 1-based
     cells: tuple[LanguageCell, ...]
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -89,17 +95,24 @@ def _entry(entry: FaqEntry, columns: Sequence[str], directory: Path) -> EntryCov
         LanguageCell(lang, entry.questions.get(lang, ()), entry.answers.get(lang))
         for lang in columns
     )
-    return EntryCoverage(entry.id, entry.tags, _where(entry, directory), cells)
+    return EntryCoverage(entry.id, entry.tags, _file(entry, directory), entry.line, cells)
 
 
-def _where(entry: FaqEntry, directory: Path) -> str:
+def _file(entry: FaqEntry, directory: Path) -> str:
     if entry.file is None:
-        return entry.source
+        return entry.source.rpartition(":")[0]
     try:
-        name = str(entry.file.relative_to(directory))
+        return entry.file.relative_to(directory).as_posix()
     except ValueError:
-        name = str(entry.file)
-    return f"{name}:{entry.line}"
+        return str(entry.file)
+
+
+def source_link(template: str | None, entry: EntryCoverage) -> str | None:
+    """The entry's file and line in the team's repository browser, if one is configured:
+    ``https://git.example.com/acme/helpdesk/-/blob/main/knowledge_base/{file}#L{line}``."""
+    if not template:
+        return None
+    return template.replace("{file}", quote(entry.file)).replace("{line}", str(entry.line))
 
 
 def _haystack(entry: FaqEntry) -> str:

@@ -124,13 +124,15 @@ async def test_kb_page_lists_entries_by_language_and_searches(db: Database, tmp_
     kb_dir = write_kb(tmp_path / "kb")
     rig = await make_rig(db)
     await rig.add_agent("ada", role="admin", password=PASSWORD)
-    async with serve_admin(rig, kb_dir, languages=LANGUAGES) as (base, _):
+    async with serve_admin(rig, kb_dir, languages=LANGUAGES) as (base, pages):
         admin = await logged_in(base, "ada")
         try:
             full = (await admin.http.get("/console/admin/kb")).text
             found = (await admin.http.get("/console/admin/kb", params={"q": "refund"})).text
             missing = (await admin.http.get("/console/admin/kb", params={"missing": "hi"})).text
             hostile = (await admin.http.get("/console/admin/kb", params={"q": "<b>x"})).text
+            pages.kb_source_url = "https://git.example.com/kb/blob/main/{file}#L{line}"
+            linked = (await admin.http.get("/console/admin/kb")).text
         finally:
             await admin.close()
     assert rows(full) == ["gift_cards", "refund_time", "shipping_cost"]
@@ -159,6 +161,12 @@ async def test_kb_page_lists_entries_by_language_and_searches(db: Database, tmp_
     assert rows(missing) == ["gift_cards", "shipping_cost"]
     assert '<option value="hi" selected>' in missing
     assert rows(hostile) == [] and "<b>x" not in hostile and "&lt;b&gt;x" in hostile
+    # With admin.kb_source_url each entry links to its file and line in the repository.
+    assert "<a href" not in full.split('id="kb-entries"', 1)[1]
+    assert (
+        '<a href="https://git.example.com/kb/blob/main/orders.yml#L15" rel="noopener noreferrer"'
+        in linked
+    )
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.knowledge.coverage import coverage
+from bot.knowledge.coverage import coverage, source_link
 from bot.knowledge.loader import LiveKnowledgeBase
 from bot.nlu.kb_watch import KnowledgeWatcher
 from bot.reports.numbers import Numbers
@@ -57,6 +57,7 @@ class AdminPages:
         max_questions: int = MAX_QUESTIONS,
         budget_s: float = REPORT_BUDGET_S,
         languages: Sequence[str] = (),
+        kb_source_url: str | None = None,
     ) -> None:
         self.db = db
         self.sessions = sessions
@@ -65,6 +66,7 @@ class AdminPages:
         self.default_language = default_language
         # The KB page's columns (``bot.languages``); the default language at least.
         self.languages = tuple(languages) or (default_language,)
+        self.kb_source_url = kb_source_url
         self.watcher = watcher
         self._embedder = CachedEmbedder(embedder) if embedder is not None else None
         self.cluster_similarity = cluster_similarity
@@ -209,6 +211,7 @@ class AdminPages:
             query=query,
             missing=missing,
             configured=self.languages,
+            links={e.id: source_link(self.kb_source_url, e) for e in listing.entries},
             default_language=self.default_language,
             errors=status.errors if status else self.kb.last_errors,
             status=status,
