@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from bot.cluster.leader import Leadership
 from bot.cluster.locks import ClusterLocks
@@ -23,6 +24,18 @@ from bot.settings import ClusterSettings
 OUTBOX_NOTICE = "outbox"
 """Notice topic: "a reply for (channel, conversation_key) waits: whoever holds that
 customer's connection, send it" (a web chat socket lives on one worker)."""
+
+
+def relay_prefix(redis_url: str) -> str:
+    """The relay's channel names for a Redis URL: ``helpdesk:<database number>``.
+
+    Redis pub/sub channels belong to the whole server, not to a database number: two
+    deployments (or test runs) given ``redis://host/1`` and ``redis://host/2`` would
+    otherwise hear each other's desk events, customers' messages included.
+    """
+    parts = urlsplit(redis_url)
+    number = parts.path.strip("/") or parse_qs(parts.query).get("db", ["0"])[0]
+    return f"helpdesk:{number}"
 
 
 def worker_name(settings: ClusterSettings) -> str:
@@ -48,14 +61,14 @@ class ClusterNode:
             leadership=Leadership(
                 locks, worker_id=worker_id, check_every_s=settings.leader_check_s
             ),
-            relay=RedisRelay(redis_url, worker_id=worker_id, events=events),
+            relay=RedisRelay(
+                redis_url, worker_id=worker_id, events=events, prefix=relay_prefix(redis_url)
+            ),
         )
 
     def ask_to_send(self, channel: str, conversation_key: str) -> None:
         """A reply could not go out here (the customer is connected to another worker)."""
-        self.relay.notice(
-            OUTBOX_NOTICE, {"channel": channel, "conversation_key": conversation_key}
-        )
+        self.relay.notice(OUTBOX_NOTICE, {"channel": channel, "conversation_key": conversation_key})
 
     async def close(self) -> None:
         await self.leadership.step_down()
