@@ -80,7 +80,9 @@ class Answering:
                     catalogue=self.catalogue,
                     options=self.options,
                 )
-                replies = await self.decider(inbound, ctx, understood)
+                replies = await self.decider(
+                    inbound, ctx, understood, no_dialogue=opened.no_dialogue
+                )
                 if replies is None:
                     replies = await dispatch(inbound, ctx, understood.acted_intent)
                 language = understood.reply_language

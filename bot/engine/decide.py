@@ -41,14 +41,23 @@ class Decider:
     detects_frustration: bool = True
 
     async def __call__(
-        self, inbound: InboundMessage, ctx: TurnContext, understood: Understanding
+        self,
+        inbound: InboundMessage,
+        ctx: TurnContext,
+        understood: Understanding,
+        *,
+        no_dialogue: bool = False,
     ) -> list[OutboundMessage] | None:
-        """The replies of whoever takes the turn, or ``None``: dispatch to the handler."""
+        """The replies of whoever takes the turn, or ``None``: dispatch to the handler.
+
+        ``no_dialogue``: the turn already looked, in line, and found no open dialogue.
+        """
         if understood.content_only:
             return await self._content_only(inbound, ctx)
-        replies = await continue_dialogue(inbound, ctx, self.dialogues)
-        if replies is not None:
-            return replies
+        if not no_dialogue:
+            replies = await continue_dialogue(inbound, ctx, self.dialogues)
+            if replies is not None:
+                return replies
         if understood.nlu_error is None and self.follow_ups:
             view = TurnView(
                 session=ctx.session,

@@ -50,6 +50,9 @@ class Opened:
     """The chat was resolved and is the bot's again."""
     in_dialogue: bool = False
     """An open dialogue reads the message itself: no NLU for it."""
+    no_dialogue: bool = False
+    """Looked for one and none was open: the answer need not look again (only turns,
+    which wait in the conversation's line, open dialogues)."""
     waited: bool = False
     """The message met an NLU outage before (the customer was told it is saved)."""
 
@@ -126,11 +129,8 @@ async def open_turn(
             # No NLU while a human has the chat, but the agent sees the language.
             guess = language(inbound, conversation.language)
             message.language = conversation.language = guess.language
-        in_dialogue = (
-            not human
-            and takes(inbound)
-            and await DialogueRepository(session).get(conversation.id) is not None
-        )
+        looked = not human and takes(inbound)
+        in_dialogue = looked and await DialogueRepository(session).get(conversation.id) is not None
         return Opened(
             conversation,
             message,
@@ -139,6 +139,7 @@ async def open_turn(
             human=human,
             returned=returned,
             in_dialogue=in_dialogue,
+            no_dialogue=looked and not in_dialogue,
             waited=waited,
         )
 

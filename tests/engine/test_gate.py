@@ -115,8 +115,18 @@ async def test_an_open_dialogue_reads_words_but_not_commands(db: Database) -> No
         )
     words = inbound("The blender jar cracked")
     command = inbound("/status HD-1001")
-    assert (await open_turn(db, words, await stored(db, words), language=hindi)).in_dialogue
-    assert not (await open_turn(db, command, await stored(db, command), language=hindi)).in_dialogue
+    opened = await open_turn(db, words, await stored(db, words), language=hindi)
+    assert opened.in_dialogue and not opened.no_dialogue
+    opened = await open_turn(db, command, await stored(db, command), language=hindi)
+    # A command does not look (the answer's dialogue step closes what it interrupts).
+    assert not opened.in_dialogue and not opened.no_dialogue
+
+
+async def test_the_gate_says_when_it_looked_and_found_no_dialogue(db: Database) -> None:
+    # The answer then skips its own look: no second read of the dialogue in one turn.
+    words = inbound("where is my order?")
+    opened = await open_turn(db, words, await stored(db, words), language=hindi)
+    assert opened.no_dialogue and not opened.in_dialogue
 
 
 async def test_the_recheck_sees_a_claim_made_while_the_nlu_read(db: Database) -> None:
