@@ -97,7 +97,7 @@ def redis_url(db: int | None = None) -> str:
     Without ``db``, a number from 1 to 15 picked by the process id, so two runs at once
     (a test and a benchmark) rarely share one.
     """
-    base = os.environ.get("CLUSTER_REDIS_URL", DEFAULT_REDIS).rstrip("/")
+    base = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS).rstrip("/")
     host = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
     return f"{host}/{db if db is not None else 1 + os.getpid() % 15}"
 
@@ -161,9 +161,9 @@ class RasaFleet:
 class StubNlu:
     """A Rasa stand-in answering at once: ``POST /model/parse`` from a fixed table.
 
-    Known texts (lower case, trailing punctuation ignored) get their intent with
-    confidence 0.99; anything else is ``out_of_scope``. ``GET /status`` reports a model,
-    so the workers count as ready. It runs in the caller's event loop.
+    A text that starts with a known one (lower case, trailing punctuation ignored) gets
+    its intent with confidence 0.99; anything else is ``out_of_scope``. ``GET /status``
+    reports a model, so the workers count as ready. It runs in the caller's event loop.
     """
 
     def __init__(self, intents: Mapping[str, str]) -> None:
@@ -193,7 +193,10 @@ class StubNlu:
     async def _parse(self, request: web.Request) -> web.Response:
         self.parses += 1
         text_ = str((await request.json()).get("text", ""))
-        name = self.intents.get(_normal(text_))
+        normal = _normal(text_)
+        name = self.intents.get(normal) or next(
+            (v for k, v in self.intents.items() if normal.startswith(k)), None
+        )
         if name is None:
             intent = {"name": "out_of_scope", "confidence": 0.9}
             ranking = [intent, {"name": f"{RASA_FAQ_PREFIX}order_status", "confidence": 0.05}]
