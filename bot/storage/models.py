@@ -86,6 +86,8 @@ class Customer(Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The customer said /stop or "don't ask me again": no surveys, no follow-ups.
+    surveys_opted_out_at: Mapped[datetime | None] = mapped_column()
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="customer")
 
@@ -413,4 +415,52 @@ class FaqVote(Base):
     faq_id: Mapped[str] = mapped_column(String(120), index=True)
     helpful: Mapped[bool] = mapped_column()
     language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SurveyRequest(Base):
+    """A survey (CSAT, CES, NPS) or a follow-up ("did it stay solved?") put to a customer.
+
+    ``occasion_key`` names what it is about (an agent's resolution, a ticket, a bot answer,
+    an NPS round): unique, so one occasion is never asked about twice, whichever worker
+    or job gets there first. ``agent_id`` and ``intent`` are kept for the numbers.
+    """
+
+    __tablename__ = "survey_requests"
+    __table_args__ = (
+        UniqueConstraint("occasion_key", name="uq_survey_request_occasion"),
+        Index("ix_survey_requests_customer", "customer_id", "asked_at"),
+        Index("ix_survey_requests_asked_at", "asked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # csat | ces | nps | followup
+    # bot_resolved | agent_resolved | ticket_closed | periodic | ticket_followup
+    occasion: Mapped[str] = mapped_column(String(32))
+    occasion_key: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(8))
+    intent: Mapped[str | None] = mapped_column(String(120))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SurveyResponse(Base):
+    """The answer to one :class:`SurveyRequest`: unique per request, so an answer pressed
+    twice, or arriving late from an old message, counts once."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (UniqueConstraint("request_id", name="uq_survey_response_request"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("survey_requests.id", ondelete="CASCADE"))
+    score: Mapped[int | None] = mapped_column(Integer)
+    answer: Mapped[str | None] = mapped_column(String(16))  # a follow-up's yes | no
+    comment: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
