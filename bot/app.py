@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from starlette.routing import BaseRoute
 
 from bot.channels import Channel, ChannelRegistry, WebhookChannel
 from bot.channels.webchat import WebChatChannel
+from bot.channels.webchat_sites import Site
 from bot.cluster.node import OUTBOX_NOTICE, ClusterNode
 from bot.desk.policy import Clock, HandoffPolicy
 from bot.desk.reception import SWEEP_EVERY_S
@@ -49,7 +51,7 @@ from bot.reports.metrics import (
     metered_receive,
     metrics_route,
 )
-from bot.settings import Secrets, Settings, WebSettings
+from bot.settings import Secrets, Settings, WebchatSiteSettings, WebSettings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
 from bot.tasks import TaskSupervisor
@@ -75,6 +77,26 @@ async def ensure_model(settings: Settings, kb: LiveKnowledgeBase, progress: Prog
     return await train_for(kb.current, settings.nlu, progress=progress)
 
 
+def embedding_sites(sites: Sequence[WebchatSiteSettings]) -> list[Site]:
+    """The sites that embed the web chat, each with its identity secret from the
+    environment; a site that names a variable which is not set does not start."""
+    from bot.settings import ConfigError
+
+    built: list[Site] = []
+    for site in sites:
+        secret: bytes | None = None
+        if site.secret_env is not None:
+            value = os.environ.get(site.secret_env)
+            if not value:
+                raise ConfigError(
+                    f"channels.webchat.sites: {site.key!r} names secret_env "
+                    f"{site.secret_env} but it is not set in the environment"
+                )
+            secret = value.encode()
+        built.append(Site(key=site.key, origins=tuple(site.origins), secret=secret))
+    return built
+
+
 def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
     """The customer channels ``helpdesk run`` serves: each one configured and enabled.
 
@@ -86,7 +108,9 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
     if webchat.enabled:
         channels.append(
             WebChatChannel(
-                max_text_chars=webchat.max_text_chars, allowed_origins=webchat.allowed_origins
+                max_text_chars=webchat.max_text_chars,
+                allowed_origins=webchat.allowed_origins,
+                sites=embedding_sites(webchat.sites),
             )
         )
     slack = settings.channels.slack

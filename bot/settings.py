@@ -174,6 +174,29 @@ class ClusterSettings(_Section):
     database session ends with its process, so a new leader is in place this soon)."""
 
 
+class WebchatSiteSettings(_Section):
+    """A site that embeds the chat with the ``widget.js`` snippet (docs/webchat.md)."""
+
+    key: str = Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")
+    """The public site key in the snippet's ``data-site-key``."""
+    origins: list[str] = Field(min_length=1)
+    """Where the site's pages are served from (``https://shop.example.com``): only these
+    may frame the chat (CSP ``frame-ancestors``) and open its socket (``Origin``)."""
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{0,99}$")
+    """The environment variable holding the secret that signs customers' identities
+    (never the secret itself: secrets live in the environment only)."""
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = [origin.strip().rstrip("/").lower() for origin in value]
+        for origin in origins:
+            # As browsers send Origin; also a valid CSP source, so nothing can be smuggled.
+            if not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return origins
+
+
 class WebchatSettings(_Section):
     enabled: bool = True
     max_text_chars: int = Field(default=4000, ge=1, le=100_000)
@@ -181,6 +204,18 @@ class WebchatSettings(_Section):
     allowed_origins: list[str] = Field(default_factory=list)
     """Sites whose pages may open the chat socket besides the bot's own host, e.g.
     ``["https://shop.example.com"]`` for an embedded widget; ``["*"]``: any site."""
+    sites: list[WebchatSiteSettings] = Field(default_factory=list)
+    """Sites that embed the chat with the ``widget.js`` snippet, each with its own key,
+    origins and identity secret."""
+
+    @field_validator("sites")
+    @classmethod
+    def _unique_keys(cls, value: list[WebchatSiteSettings]) -> list[WebchatSiteSettings]:
+        keys = [site.key for site in value]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ValueError(f"site keys given more than once: {twice}")
+        return value
 
 
 class TelegramSettings(_Section):

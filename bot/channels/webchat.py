@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from bot.channels import ChannelSendError, OnMessage, OnStored, RecipientOffline
+from bot.channels.webchat_sites import Site, site_map
 from bot.messages import InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
@@ -128,21 +129,32 @@ class WebChatChannel:
     name = "webchat"
 
     def __init__(
-        self, *, max_text_chars: int = MAX_TEXT, allowed_origins: Sequence[str] = ()
+        self,
+        *,
+        max_text_chars: int = MAX_TEXT,
+        allowed_origins: Sequence[str] = (),
+        sites: Iterable[Site] = (),
     ) -> None:
         self.max_text_chars = max_text_chars
         self.allowed_origins = tuple(allowed_origins)
         """Pages of other sites that may open the chat socket (``channels.webchat``)."""
+        self.sites = site_map(sites)
+        """The sites that embed the chat with the snippet, by key (``channels.webchat.sites``)."""
         self._sockets: dict[str, set[Socket]] = {}
         self._on_message: OnMessage | None = None
         self._started = asyncio.Event()
 
-    def origin_allowed(self, origin: str | None, *, host: str | None) -> bool:
+    def origin_allowed(
+        self, origin: str | None, *, host: str | None, site: Site | None = None
+    ) -> bool:
         """A browser's ``Origin``: the bot's own page (same host) or a configured site.
 
         No ``Origin`` at all is not a browser (they always send one on a WebSocket), so a
         page of another site cannot ride a customer's browser into the chat this way.
+        A chat opened under a site key answers to that site's origins only.
         """
+        if site is not None:
+            return site.allows(origin, host=host)
         if origin is None or "*" in self.allowed_origins:
             return True
         if origin.rstrip("/") in self.allowed_origins:

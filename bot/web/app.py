@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
@@ -70,6 +70,27 @@ def create_web_app(
     async def index(_: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=page_headers)
 
+    async def embed(request: Request) -> Response:
+        # The frame the snippet opens: only the site's own pages may show it.
+        assert webchat is not None
+        site = webchat.sites.get(request.query_params.get("site", ""))
+        if site is None:
+            return PlainTextResponse(
+                "unknown site key", status_code=404, headers=chat_page_headers(["'none'"])
+            )
+        return FileResponse(
+            STATIC / "embed.html", headers=chat_page_headers([site.frame_ancestors()])
+        )
+
+    async def snippet(_: Request) -> Response:
+        # Loaded by other sites' pages with a plain <script src>: no CORS needed; cached
+        # briefly, so a fix reaches every shop within minutes.
+        return FileResponse(
+            STATIC / "snippet.js",
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
+
     async def healthz(_: Request) -> Response:
         state = await readiness()
         return JSONResponse(state, status_code=200 if state.get("ready") else 503)
@@ -84,6 +105,8 @@ def create_web_app(
     if webchat is not None:
         app_routes += [
             Route("/", index),
+            Route("/embed", embed),
+            Route("/widget.js", snippet),
             WebSocketRoute("/ws/chat", socket),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]

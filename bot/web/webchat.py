@@ -48,8 +48,13 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
         # 1008: policy violation; the widget always sends a well-formed session id.
         await websocket.close(code=1008, reason="missing or malformed session id")
         return
+    site_key = websocket.query_params.get("site")
+    site = channel.sites.get(site_key) if site_key is not None else None
+    if site_key is not None and site is None:
+        await websocket.close(code=1008, reason="unknown site key")
+        return
     if not channel.origin_allowed(
-        websocket.headers.get("origin"), host=websocket.headers.get("host")
+        websocket.headers.get("origin"), host=websocket.headers.get("host"), site=site
     ):
         # Before accepting: the handshake is refused (HTTP 403), no socket opens.
         await websocket.close(code=1008, reason="this site may not open the chat")

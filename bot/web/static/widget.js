@@ -14,7 +14,7 @@
   const statusEl = document.getElementById("chat-status");
   if (!log || !form || !input) return;
 
-  const SESSION_KEY = "helpdesk.session";
+  let SESSION_KEY = "helpdesk.session";
   const MAX_BACKOFF_MS = 15000;
   // Server is expected to send "history" right after the socket opens; if it
   // does not, stop waiting after this long and flush the queue anyway.
@@ -51,11 +51,38 @@
     }
   }
 
+  // In the frame the snippet (/widget.js) opens, the page's options arrive in the query:
+  // the site key, a language, a greeting, a colour. None of them is trusted as markup.
+  const params = new URLSearchParams(location.search);
+  const site = params.get("site");
+  const greeting = params.get("greeting");
+  const language = params.get("lang") || navigator.language || "en";
+  const HEX = /^#[0-9a-fA-F]{3,8}$/;
+  if (HEX.test(params.get("accent") || "")) {
+    document.documentElement.style.setProperty("--accent", params.get("accent"));
+    document.documentElement.style.setProperty("--accent-strong", params.get("accent"));
+  }
+  if (HEX.test(params.get("on_accent") || "")) {
+    document.documentElement.style.setProperty("--on-accent", params.get("on_accent"));
+  }
+  if (params.get("title")) {
+    const title = document.getElementById("chat-title");
+    if (title) title.textContent = params.get("title");
+  }
+  const closeButton = document.getElementById("chat-close");
+  if (closeButton) {
+    // Only the page around the frame can hide it; it listens to this frame alone.
+    closeButton.addEventListener("click", () => window.parent.postMessage({ helpdesk: "close" }, "*"));
+  }
+
+  // One session per site: two shops embedding the same bot are two conversations.
+  if (site) SESSION_KEY = "helpdesk.session." + site;
   const session = loadSession();
   const wsUrl =
     (location.protocol === "https:" ? "wss:" : "ws:") + "//" + location.host +
     "/ws/chat?session=" + encodeURIComponent(session) +
-    "&lang=" + encodeURIComponent(navigator.language || "en");
+    "&lang=" + encodeURIComponent(language) +
+    (site ? "&site=" + encodeURIComponent(site) : "");
 
   /* ---------- DOM helpers ---------- */
 
@@ -215,6 +242,10 @@
         log.insertBefore(botRow(m, last), typing);
       }
     });
+    // The site's greeting opens an empty chat; it is the page's, not stored.
+    if (!log.querySelector(".row") && greeting) {
+      log.insertBefore(botRow({ text: greeting, buttons: [] }, false), typing);
+    }
     // Unacked messages stay visible ("sending…") below the history.
     for (const { row } of pending.values()) log.insertBefore(row, typing);
     log.scrollTop = log.scrollHeight;

@@ -1,0 +1,239 @@
+"""The embed snippet in a real Chromium: a shop's page on another origin carries only the
+``<script src=".../widget.js">`` tag; the customer opens the bubble and chats. A page on
+an origin the site key does not list gets no chat: the frame is refused by
+``frame-ancestors`` and the socket by its ``Origin`` check.
+
+The NLU is the scripted one (tests/support/desk.py): what is tested is the page, the
+frame and the socket, not the model, and Rasa is not started.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from bot.channels import ChannelRegistry
+from bot.channels.webchat import WebChatChannel
+from bot.channels.webchat_sites import Site, site_map
+from bot.engine.pipeline import Engine
+from bot.i18n import Catalogue
+from bot.knowledge.loader import LiveKnowledgeBase, load_knowledge_base
+from bot.storage.database import Database
+from bot.storage.models import Message
+from bot.web.app import create_web_app
+from tests.conftest import IN_CI, TEST_KB, engine_options
+from tests.support.desk import ScriptedNlu
+from tests.support.screenshots import screenshot_dir
+from tests.support.server import serve
+from tests.support.waiting import wait_until
+
+KB = load_knowledge_base(TEST_KB)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SITE_KEY = "voltcart-shop"
+WAIT_MS = 20_000  # generous: two shared cores
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if shutil.which("chromium") is None:
+        if IN_CI:
+            pytest.fail("Debian's chromium is not installed (make test installs it)")
+        pytest.skip("chromium not installed: apt-get install chromium")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+def shop_page(bot: str, attributes: str) -> str:
+    """A shop's page: its own content and the snippet, nothing else of the bot's."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Chargers and cables | Example shop</title></head>
+<body style="font-family: sans-serif; margin: 0; padding: 32px; background: #fafaf7">
+<h1>Example shop</h1>
+<p>Fast chargers, cables and power banks, delivered tomorrow.</p>
+<ul><li>65 W USB-C charger</li><li>2 m braided cable</li><li>20,000 mAh power bank</li></ul>
+<script src="http://{bot}/widget.js" data-site-key="{SITE_KEY}" {attributes} async></script>
+</body></html>"""
+
+
+@dataclass
+class Shop:
+    bot: str
+    allowed: str
+    refused: str
+    db: Database
+    attributes: str = ""
+
+
+@pytest.fixture
+async def shop(db: Database) -> AsyncIterator[Shop]:
+    """The bot on one port, the shop's page on a second (listed for the site key), and
+    another site's page on a third (not listed); all on 127.0.0.1."""
+    channel = WebChatChannel()
+    registry = ChannelRegistry()
+    registry.add(channel)
+    engine = Engine(
+        db=db,
+        nlu=ScriptedNlu(),
+        kb=LiveKnowledgeBase(TEST_KB, default_language="en"),
+        catalogue=Catalogue.load(default_language="en"),
+        channels=registry,
+        options=engine_options(),
+    )
+    await channel.start(engine.receive)
+
+    async def ready() -> dict[str, object]:
+        return {"ready": True}
+
+    state = Shop(bot="", allowed="", refused="", db=db)
+
+    async def page(_: Request) -> Response:
+        return HTMLResponse(shop_page(state.bot, state.attributes))
+
+    pages = Starlette(routes=[Route("/", page)])
+    async with (
+        serve(create_web_app(engine=engine, webchat=channel, readiness=ready)) as bot,
+        serve(pages) as allowed,
+        serve(pages) as refused,
+    ):
+        state.bot, state.allowed, state.refused = bot, allowed, refused
+        channel.sites = site_map([Site(key=SITE_KEY, origins=(f"http://{allowed}",))])
+        yield state
+
+
+async def stored_inbound(db: Database) -> int:
+    async with db.transaction() as session:
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(Message).where(Message.direction == "in")
+            )
+            or 0
+        )
+
+
+async def chat(page: Page, text: str) -> None:
+    frame = page.frame_locator("#helpdesk-widget iframe")
+    await frame.locator("#chat-input").fill(text)
+    await frame.locator("#chat-send").click()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_snippet_opens_the_chat_on_the_shops_page(browser: Browser, shop: Shop) -> None:
+    shop.attributes = 'data-greeting="Hi! Ask us about your order." data-color="#0b7a53"'
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        await page.goto(f"http://{shop.allowed}/")
+        launcher = page.locator("#helpdesk-widget button.helpdesk-launcher")
+        await expect(launcher).to_be_visible(timeout=WAIT_MS)
+        await expect(launcher).to_have_attribute("aria-expanded", "false")
+        # The page's colour reaches the bubble; nothing of the chat loads before it is opened.
+        assert await launcher.evaluate("b => getComputedStyle(b).backgroundColor") == (
+            "rgb(11, 122, 83)"
+        )
+        assert await page.locator("#helpdesk-widget iframe").count() == 0
+        await page.screenshot(
+            path=str(screenshot_dir() / "embed-launcher.png"), animations="disabled"
+        )
+
+        await launcher.click()
+        frame = page.frame_locator("#helpdesk-widget iframe")
+        await expect(frame.locator("#chat-status")).to_have_text("connected", timeout=WAIT_MS)
+        await expect(frame.locator(".msg-out").first).to_have_text(
+            "Hi! Ask us about your order.", timeout=WAIT_MS
+        )
+        await chat(page, "Where is my order?")
+        await expect(frame.locator(".msg-out").last).to_contain_text(
+            KB.entries["order_status"].answers["en"], timeout=WAIT_MS
+        )
+        await expect(frame.locator(".msg-delivered")).to_have_count(1)
+        assert await stored_inbound(shop.db) == 1
+        await page.screenshot(path=str(screenshot_dir() / "embed-open.png"), animations="disabled")
+
+        # The frame's close button hides the panel; the bubble opens it again, same chat.
+        await frame.locator("#chat-close").click()
+        await expect(page.locator("#helpdesk-widget .helpdesk-panel")).to_be_hidden()
+        await expect(launcher).to_have_attribute("aria-expanded", "false")
+        await launcher.click()
+        await expect(frame.locator(".msg-in")).to_have_count(1)
+    finally:
+        await page.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_on_a_phone_the_chat_takes_the_screen(browser: Browser, shop: Shop) -> None:
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = await context.new_page()
+    try:
+        await page.goto(f"http://{shop.allowed}/")
+        launcher = page.locator("#helpdesk-widget button.helpdesk-launcher")
+        await launcher.click()
+        frame = page.frame_locator("#helpdesk-widget iframe")
+        await expect(frame.locator("#chat-status")).to_have_text("connected", timeout=WAIT_MS)
+        panel = await page.locator("#helpdesk-widget .helpdesk-panel").bounding_box()
+        assert panel is not None
+        assert (panel["x"], panel["y"], panel["width"], panel["height"]) == (0, 0, 390, 844)
+        await expect(launcher).to_be_hidden()  # the frame's own close button is the way out
+        await chat(page, "hello")
+        await expect(frame.locator(".msg-out")).to_have_count(1, timeout=WAIT_MS)
+        await page.screenshot(
+            path=str(screenshot_dir() / "embed-mobile.png"), animations="disabled"
+        )
+        await frame.locator("#chat-close").click()
+        await expect(launcher).to_be_visible()
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_page_on_another_origin_gets_no_chat(browser: Browser, shop: Shop) -> None:
+    page = await browser.new_page()
+    try:
+        await page.goto(f"http://{shop.refused}/")
+        await page.locator("#helpdesk-widget button.helpdesk-launcher").click()
+
+        # The frame: the bot answers, but with frame-ancestors naming the shop only, so
+        # Chromium shows its error page instead of the chat.
+        await wait_until(
+            lambda: any(f.url.startswith("chrome-error:") for f in page.frames),
+            within=20,
+            what="Chromium refusing the frame",
+        )
+        assert await page.frame_locator("#helpdesk-widget iframe").locator("#chat-log").count() == 0
+
+        # The socket: the page's own script opening it with the site key is refused at
+        # the handshake (it never opens), while the shop's page may open it.
+        probe = """([bot, site]) => new Promise((done) => {
+            const ws = new WebSocket(`ws://${bot}/ws/chat?session=probe-${Date.now()}&site=${site}`);
+            ws.onopen = () => { ws.close(); done("open"); };
+            ws.onclose = () => done("refused");
+        })"""
+        assert await page.evaluate(probe, [shop.bot, SITE_KEY]) == "refused"
+        assert await page.evaluate(probe, [shop.bot, "no-such-site"]) == "refused"
+        await page.goto(f"http://{shop.allowed}/")
+        assert await page.evaluate(probe, [shop.bot, SITE_KEY]) == "open"
+        assert await stored_inbound(shop.db) == 0
+    finally:
+        await page.close()
