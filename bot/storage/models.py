@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -88,6 +90,13 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The customer said /stop or "don't ask me again": no surveys, no follow-ups.
     surveys_opted_out_at: Mapped[datetime | None] = mapped_column()
+    # A verified customer: the embedding site's key and the shop's own id for them
+    # ("voltcart-shop:42"), signed by the shop; links their sessions on every device.
+    # Unverified customers (anonymous sessions, unsigned names) never have one.
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="customer")
 
