@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 """How long a SQLite transaction waits for the write lock before failing."""
+PING_AFTER_IDLE_S = 5.0
+"""A PostgreSQL connection idle in the pool this long is pinged before it is used."""
 SQLITE_QUEUE_TIMEOUT_S = 30.0
 """How long a SQLite transaction waits for its turn in this process before trying anyway."""
 
@@ -32,9 +36,10 @@ class Database:
         if url.startswith("sqlite"):
             # One writer at a time: wait for the lock instead of failing at once.
             kwargs["connect_args"] = {"timeout": busy_timeout_s}
-        else:
-            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if not url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "checkin", _note_checkin)
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         if url.startswith("sqlite"):
 
             def pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -83,6 +88,29 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a pooled connection that sat idle a while before handing it out.
+
+    A server restart or an idle timeout kills the connections waiting in the pool;
+    one used a moment ago is almost surely alive, and pinging it too (SQLAlchemy's
+    ``pool_pre_ping``) cost a round trip per transaction, five per customer turn. If
+    one has died all the same, its query fails as a database outage does (the turn is
+    redelivered or recovered) and SQLAlchemy renews the whole pool.
+    """
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_S:
+        return  # just opened, or used a moment ago
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        raise DisconnectionError(f"pooled connection is dead: {exc}") from exc  # pool retries
 
 
 def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_s: float) -> None:

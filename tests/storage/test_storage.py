@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text as sql
 
 from bot.handoff import HandoffError, HandoffReason, move
+from bot.storage import database as database_module
 from bot.storage.database import Database
 from bot.storage.models import ConversationState, Delivery
 from bot.storage.repositories import (
@@ -293,3 +294,22 @@ async def test_sqlite_transactions_of_one_process_take_turns(tmp_path: Path) -> 
             assert list(stored) == [1, 2]
     finally:
         await db.dispose()
+
+
+async def test_a_postgresql_connection_that_died_in_the_pool_is_replaced(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, admin = Database(pg_url), Database(pg_url)
+    try:
+        async with db.transaction() as session:
+            pid = (await session.execute(sql("SELECT pg_backend_pid()"))).scalar_one()
+        # The server ends the pooled connection, as a restart or an idle timeout does.
+        async with admin.transaction() as session:
+            await session.execute(sql("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        monkeypatch.setattr(database_module, "PING_AFTER_IDLE_S", 0.0)  # it sat idle long
+        async with db.transaction() as session:
+            fresh = (await session.execute(sql("SELECT pg_backend_pid()"))).scalar_one()
+        assert fresh != pid
+    finally:
+        await db.dispose()
+        await admin.dispose()
