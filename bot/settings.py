@@ -126,6 +126,9 @@ class NluSettings(_Section):
     similarity_threshold: float = Field(default=0.0, ge=0, le=1)
     """The message must be this close (cosine) to a training example of the top intent,
     when the model reports it (the sentence-embedding classifier); 0: no check."""
+    out_of_scope_threshold: float = Field(default=0.5, ge=0, le=1)
+    """A top ``out_of_scope`` at least this confident is declined politely (what the bot
+    can help with), never clarified or handed off; 1: never declined."""
     low_confidence_turns: int = Field(default=2, ge=1)
     max_parse_chars: int = Field(default=1000, ge=50)
     """The NLU reads this much of a message (the rest is kept, not parsed): a long

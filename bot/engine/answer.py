@@ -84,7 +84,7 @@ class Answering:
                     inbound, ctx, understood, no_dialogue=opened.no_dialogue
                 )
                 if replies is None:
-                    replies = await dispatch(inbound, ctx, understood.acted_intent)
+                    replies = await dispatch(inbound, ctx, understood.handler_intent)
                 language = understood.reply_language
                 queued = conversation.state == State.QUEUED
                 if self.desk is not None and queued and opened.state_before != State.QUEUED:

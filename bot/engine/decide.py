@@ -9,7 +9,10 @@ In order, the first that takes the turn answers it:
    customer's answer; each sees the turn through a :class:`bot.ports.TurnView` (skipped
    when the NLU failed: they need to know whether the bot understood);
 4. repeated anger: the chat goes to a person;
-5. an NLU that could not answer: an honest "I cannot read messages right now".
+5. a first angry message that asks nothing ("this is useless!!!", read as feedback,
+   chit-chat or out of scope, or not understood): an apology and a person on offer,
+   never "thank you for your feedback";
+6. an NLU that could not answer: an honest "I cannot read messages right now".
 
 When none takes it, :func:`bot.engine.dispatch.dispatch` runs the intent handler.
 """
@@ -19,17 +22,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.commands import HUMAN
 from bot.engine.frustration import Signs, is_frustrated
 from bot.engine.turn import Understanding
 from bot.handoff import HandoffReason, queue_for_human
 from bot.intents import TurnContext
 from bot.intents.dialogue import Step, continue_dialogue
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.nlu.client import OUT_OF_SCOPE
 from bot.ports import FollowUps, TurnView
-from bot.storage.repositories import MessageRepository
+from bot.storage.repositories import FeedbackRepository, MessageRepository
 
 # Frustration looks at the customer's latest messages (bot/engine/frustration.py).
 FRUSTRATION_WINDOW = 3
+
+NOT_A_REQUEST = frozenset(
+    {None, "feedback", OUT_OF_SCOPE, "greet", "goodbye", "thanks", "affirm", "deny"}
+)
+"""Intents an angry message is a complaint about the bot under, not a request to serve
+(an angry "where is my order??!" still gets its answer, "useless bot, get me a human"
+a person)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,14 @@ class Decider:
             ctx.conversation.low_confidence_streak = 0
             await queue_for_human(ctx.session, ctx.conversation, reason=HandoffReason.FRUSTRATION)
             return [ctx.say("handoff_frustration")]
+        if (
+            self.detects_frustration
+            and understood.negative is not None
+            and understood.negative.negative
+            and understood.nlu_error is None
+            and understood.handler_intent in NOT_A_REQUEST
+        ):
+            return await self._complaint(inbound, ctx)
         if understood.nlu_error is not None:
             return [ctx.say("nlu_unavailable")]
         return None
@@ -87,6 +107,19 @@ class Decider:
         ):
             return []  # one polite reply per album, not one per photo
         return [ctx.say("unsupported_content")]
+
+    async def _complaint(self, inbound: InboundMessage, ctx: TurnContext) -> list[OutboundMessage]:
+        """Negative feedback: kept for the team like any feedback, answered with an
+        apology and a person's button; a second angry message hands over (above)."""
+        await FeedbackRepository(ctx.session).add(
+            conversation_id=ctx.conversation.id,
+            kind="complaint",
+            comment=inbound.text,
+            message_id=ctx.message.id,
+        )
+        return [
+            ctx.say("feedback_negative", buttons=(Button(ctx.phrase("talk_to_person"), HUMAN),))
+        ]
 
     async def _frustrated(self, ctx: TurnContext, latest: Signs) -> bool:
         if not self.detects_frustration or not latest.negative:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from bot.engine.frustration import Signs
 from bot.messages import OutboundMessage
-from bot.nlu.client import ParseResult
-from bot.nlu.decision import Decision, Thresholds
+from bot.nlu.client import OUT_OF_SCOPE, ParseResult
+from bot.nlu.decision import Action, Decision, Thresholds
 from bot.nlu.language import LanguageGuess
 from bot.storage.models import Conversation, Message
 
@@ -62,6 +62,15 @@ class Understanding:
         """The intent the bot answers with, or ``None`` when it is unsure (or read nothing)."""
         decision = self.decision
         return decision.intent if decision is not None and decision.answers else None
+
+    @property
+    def handler_intent(self) -> str | None:
+        """The intent whose handler answers: the acted intent, or ``out_of_scope`` when
+        the bot declines a confident out-of-scope message (``None``: the fallback)."""
+        decision = self.decision
+        if decision is not None and decision.action is Action.DECLINE:
+            return OUT_OF_SCOPE
+        return self.acted_intent
 
     def record(self, message: Message, conversation: Conversation) -> None:
         """Keep it on the message (the console shows it) and the conversation's language.

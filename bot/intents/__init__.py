@@ -15,6 +15,7 @@ from bot.intents import (
     feedback,
     handoff,
     helpful,
+    out_of_scope,
     smalltalk,
     ticket,
     ticket_status,
@@ -34,6 +35,7 @@ HANDLERS: dict[str, Handler] = {
     "create_ticket": ticket.handle,
     "ticket_status": ticket_status.handle,
     "feedback": feedback.handle,
+    "out_of_scope": out_of_scope.handle,  # only when declined with confidence
     "csat": csat.handle,
     "helpful": helpful.handle,  # "was this helpful?" votes
 }

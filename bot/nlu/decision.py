@@ -9,6 +9,10 @@ The bot answers on its own only when every signal says it understood:
   that intent, when the NLU reports it (the sentence-embedding classifier does;
   stock DIET does not, and then this check is skipped).
 
+A top intent of ``out_of_scope`` with a confidence of at least ``out_of_scope`` is an
+answer of its own: the bot *declines* politely (says what it can help with) and never
+hands off for it. A less confident ``out_of_scope`` is as unsure as any other guess.
+
 Otherwise the bot is unsure: it clarifies (offers its best guesses) and, when it has
 been unsure ``unsure_limit`` times in a row, hands off to a person. The thresholds
 are chosen on validation data by ``helpdesk nlu tune`` (docs/nlu.md).
@@ -29,15 +33,19 @@ class Action(StrEnum):
     ANSWER = "answer"
     CLARIFY = "clarify"
     HAND_OFF = "hand_off"
+    DECLINE = "decline"
+    """A confident out-of-scope: say politely what the bot can help with."""
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The operating point; 0 switches a check off."""
+    """The operating point; 0 switches a check off (``out_of_scope``: 1 does)."""
 
     confidence: float = 0.55
     margin: float = 0.0
     similarity: float = 0.0
+    out_of_scope: float = 0.5
+    """A top ``out_of_scope`` at least this confident is declined, not clarified."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +54,9 @@ class Decision:
     intent: str | None
     """The intent to act on when answering; the model's best guess otherwise."""
     reason: str
-    """Why: ``confident``, ``command``, ``no_intent``, ``out_of_scope``, ``unknown_faq``,
-    ``low_confidence``, ``ambiguous`` or ``unfamiliar``."""
+    """Why: ``confident``, ``command``, ``out_of_scope`` (declined: a confident out of
+    scope), ``no_intent``, ``unknown_faq``, ``low_confidence``, ``ambiguous`` or
+    ``unfamiliar``."""
     guesses: tuple[str, ...] = ()
     """FAQ ids worth offering as "did you mean" buttons when clarifying."""
 
@@ -71,7 +80,8 @@ def unsure_reason(
     if result.from_command:
         return None
     if result.intent == OUT_OF_SCOPE:
-        return "out_of_scope"
+        # Confident: the bot knows it cannot help (declines). Else it is only unsure.
+        return "out_of_scope" if result.confidence >= thresholds.out_of_scope else "low_confidence"
     if result.faq_id is not None and not known_faq(result.faq_id):
         return "unknown_faq"
     if result.confidence < thresholds.confidence:
@@ -108,12 +118,17 @@ def decide(
         )
     candidates = result.faq_guesses(limit=len(result.ranking)) if result else []
     guesses = tuple([g for g in candidates if known_faq(g)][:2])
+    if reason == "out_of_scope":
+        # Not a failure to understand: it neither counts towards nor triggers a hand-off.
+        return Decision(Action.DECLINE, OUT_OF_SCOPE, reason, guesses)
     action = Action.HAND_OFF if unsure_turns + 1 >= unsure_limit else Action.CLARIFY
     return Decision(action, best, reason, guesses)
 
 
 ACTED = frozenset({"confident", "command"})
 """Decision reasons for which the bot acted on the intent itself."""
+DECLINED = "out_of_scope"
+"""The decision reason of a confident out-of-scope, declined politely (not "unsure")."""
 
 
 def was_acted_on(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ class Choice:
     oos_recall: float | None
     n: int
     met_floor: bool
+    declined_in_scope: float | None = None
+    """Share of the in-scope validation lines declined as out of scope at this point."""
+    declined_oos: float | None = None
+    """Share of the out-of-scope validation lines declined (the rest are clarified)."""
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "thresholds": asdict(self.thresholds)}
@@ -47,7 +51,55 @@ class Choice:
 
 def configured(nlu: NluSettings) -> Thresholds:
     """The operating point in the configuration."""
-    return Thresholds(nlu.answer_threshold, nlu.margin_threshold, nlu.similarity_threshold)
+    return Thresholds(
+        nlu.answer_threshold,
+        nlu.margin_threshold,
+        nlu.similarity_threshold,
+        nlu.out_of_scope_threshold,
+    )
+
+
+MAX_DECLINED_IN_SCOPE = 0.01
+"""The share of in-scope validation messages the bot may decline as out of scope."""
+OUT_OF_SCOPE_FLOOR = 0.5
+"""The lowest out-of-scope threshold chosen, whatever the validation data: "confident"
+means more likely than every other intent together. Below it the model's
+``out_of_scope`` is one guess among many (gibberish and "hmm" score 0.36-0.39 on the
+test model), and the bot clarifies as for any unsure guess."""
+
+
+def choose_out_of_scope(
+    observations: Sequence[Observation], *, max_declined: float = MAX_DECLINED_IN_SCOPE
+) -> float:
+    """The lowest confidence at which a top ``out_of_scope`` is declined (not clarified).
+
+    A wrong decline costs a customer whose question the bot knows an answer it could
+    have guessed, so the cut keeps declined in-scope messages at ``max_declined`` of
+    the in-scope ones (at least one message's worth); every out-of-scope message
+    above it is declined. Clarifying stays the answer below the cut.
+    """
+    in_scope = [o for o in observations if o.expect != OUT_OF_SCOPE]
+    wrong = sorted(
+        (o.result.confidence for o in in_scope if o.result.intent == OUT_OF_SCOPE),
+        reverse=True,
+    )
+    allowed = int(max_declined * len(in_scope))
+    # Above the (allowed + 1)-th most confident wrong one: at most ``allowed`` declined;
+    # never below the floor.
+    cut = wrong[allowed] + 1e-4 if len(wrong) > allowed else 0.0
+    return round(min(1.0, max(OUT_OF_SCOPE_FLOOR, cut)), 4)
+
+
+def declined_share(observations: Sequence[Observation], cut: float) -> tuple[float, float]:
+    """(in-scope declined, out-of-scope declined) shares at ``cut``."""
+    in_scope = [o for o in observations if o.expect != OUT_OF_SCOPE]
+    oos = [o for o in observations if o.expect == OUT_OF_SCOPE]
+
+    def share(group: list[Observation]) -> float:
+        hits = sum(o.result.intent == OUT_OF_SCOPE and o.result.confidence >= cut for o in group)
+        return hits / len(group) if group else 0.0
+
+    return share(in_scope), share(oos)
 
 
 def choose(
@@ -72,7 +124,11 @@ def choose(
         return Choice(Thresholds(0.0), None, None, 0, False)
     chosen = best[1]
     met = chosen.oos_recall is None or chosen.oos_recall >= min_oos_recall
-    return Choice(chosen.thresholds, chosen.in_scope_accuracy, chosen.oos_recall, chosen.n, met)
+    # Declining is separate from answering (only top out_of_scope parses, which are
+    # never answered), so it is chosen on its own and does not move the point above.
+    point = replace(chosen.thresholds, out_of_scope=choose_out_of_scope(observations))
+    declined = declined_share(observations, point.out_of_scope)
+    return Choice(point, chosen.in_scope_accuracy, chosen.oos_recall, chosen.n, met, *declined)
 
 
 def _score(choice: Choice, floor: float) -> tuple[float, ...]:
@@ -140,11 +196,12 @@ _KEYS = {
     "answer_threshold": "confidence",
     "margin_threshold": "margin",
     "similarity_threshold": "similarity",
+    "out_of_scope_threshold": "out_of_scope",
 }
 
 
 def write_config(path: Path, thresholds: Thresholds, comment: str) -> None:
-    """Set the three thresholds in ``path``'s ``nlu:`` section, keeping every other line."""
+    """Set the four thresholds in ``path``'s ``nlu:`` section, keeping every other line."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if re.match(r"^nlu:\s*(#.*)?$", line)), None)
     if start is None:

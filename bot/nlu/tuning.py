@@ -217,5 +217,6 @@ def provenance(choice: Choice, command: str) -> str:
     return (
         f"chosen by `{command}` on {choice.n} validation lines "
         f"(in-scope accuracy {_round(choice.in_scope_accuracy)}, "
-        f"OOS recall {_round(choice.oos_recall)})"
+        f"OOS recall {_round(choice.oos_recall)}); declined as out of scope: "
+        f"in-scope {_round(choice.declined_in_scope)}, OOS {_round(choice.declined_oos)}"
     )

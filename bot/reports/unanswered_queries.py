@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import is_command
-from bot.nlu.decision import was_acted_on
+from bot.nlu.decision import DECLINED, was_acted_on
 from bot.reports.unanswered import Unanswered
 from bot.storage.models import (
     ConversationState,
@@ -26,6 +26,11 @@ ASKED_FOR_HELP = ("customer_asked", "low_confidence", "frustration")
 def _is_question(message: Message) -> bool:
     text = message.text.strip()
     return bool(text) and not is_command(text, message.payload)
+
+
+def _declined(message: Message) -> bool:
+    """The bot was sure the question was not for it (the weather, a joke) and said so."""
+    return (message.nlu or {}).get("decision") == DECLINED
 
 
 def _not_understood(message: Message, threshold: float) -> bool:
@@ -51,7 +56,9 @@ async def unanswered_questions(
     answer_threshold: float,
     default_language: str,
 ) -> list[Unanswered]:
-    """Clarified, handed-off and "not helpful" questions of ``[start, end)``, one per message."""
+    """Clarified, handed-off and "not helpful" questions of ``[start, end)``, one per message,
+    and the ones declined as out of scope (source ``out_of_scope``: kept apart by the
+    report, since chit-chat is no FAQ entry to write)."""
     found: dict[int, Unanswered] = {}
 
     def add(message: Message, source: str) -> None:
@@ -79,7 +86,9 @@ async def unanswered_questions(
     by_conversation: dict[int, list[Message]] = {}
     for message in inbound:
         by_conversation.setdefault(message.conversation_id, []).append(message)
-        if _not_understood(message, answer_threshold):
+        if _declined(message):
+            add(message, "out_of_scope")
+        elif _not_understood(message, answer_threshold):
             add(message, "clarification")
     handoffs = (
         await session.scalars(

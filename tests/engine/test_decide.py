@@ -132,10 +132,22 @@ async def test_repeated_anger_hands_the_chat_to_a_person(db: Database) -> None:
 
 
 async def test_one_angry_message_is_not_enough(db: Database) -> None:
+    # Not handed over: an apology and a person on offer (never "thanks for the feedback").
     message = inbound("this is useless!!!")
     async with turn(db, message) as ctx:
         negative = signs(message.text)
-        assert await Decider(DIALOGUES)(message, ctx, reading(negative=negative)) is None
+        replies = await Decider(DIALOGUES)(message, ctx, reading(negative=negative))
+    assert [r.text for r in replies or []] == [phrase("feedback_negative")]
+    async with db.transaction() as session:
+        assert (await session.scalars(select(HandoffEvent))).all() == []
+
+
+async def test_an_angry_request_goes_to_its_handler(db: Database) -> None:
+    message = inbound("where is my order, this is ridiculous")
+    async with turn(db, message) as ctx:
+        negative = signs(message.text)
+        understood = reading("faq/order_status", negative=negative)
+        assert await Decider(DIALOGUES)(message, ctx, understood) is None
 
 
 async def test_with_detection_off_anger_is_answered_as_usual(db: Database) -> None:

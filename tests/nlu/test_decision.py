@@ -8,13 +8,20 @@ import pytest
 
 from bot.nlu.client import IntentScore, ParseResult, parse_command
 from bot.nlu.decision import Action, Thresholds, acted_intent, decide, margin, was_acted_on
-from bot.nlu.thresholds import Observation, choose, configured, write_config
+from bot.nlu.thresholds import (
+    Observation,
+    choose,
+    choose_out_of_scope,
+    configured,
+    declined_share,
+    write_config,
+)
 from bot.reports.unanswered_queries import _not_understood
 from bot.settings import load_settings
 from bot.storage.models import Message
 
 KNOWN = {"order_status", "refund"}
-POINT = Thresholds(confidence=0.5, margin=0.1, similarity=0.8)
+POINT = Thresholds(confidence=0.5, margin=0.1, similarity=0.8, out_of_scope=0.5)
 
 
 def known(faq_id: str) -> bool:
@@ -53,7 +60,7 @@ def test_commands_are_answered_whatever_the_thresholds() -> None:
     [
         (None, "no_intent"),
         (parsed(None, 0.0), "no_intent"),
-        (parsed("out_of_scope", 0.99), "out_of_scope"),
+        (parsed("out_of_scope", 0.45), "low_confidence"),  # below POINT.out_of_scope
         (parsed("faq/deleted_entry", 0.99), "unknown_faq"),
         (parsed("faq/order_status", 0.45), "low_confidence"),
         (parsed("faq/order_status", 0.55, runner_up=0.5), "ambiguous"),
@@ -65,6 +72,31 @@ def test_each_doubt_makes_the_bot_clarify_first(result: ParseResult | None, reas
     assert decision.action is Action.CLARIFY
     assert decision.reason == reason
     assert acted_intent(result, thresholds=POINT, known_faq=known) is None
+
+
+def test_a_confident_out_of_scope_is_declined_and_never_handed_off() -> None:
+    result = parsed("out_of_scope", 0.86)
+    for unsure_turns in (0, 1, 5):
+        decision = decide(result, thresholds=POINT, known_faq=known, unsure_turns=unsure_turns)
+        assert decision.action is Action.DECLINE and decision.reason == "out_of_scope"
+        assert decision.intent == "out_of_scope" and not decision.answers
+    # At 1 (or above the model's confidence) it is never declined, only unsure.
+    never = Thresholds(confidence=0.5, out_of_scope=1.0)
+    assert decide(result, thresholds=never, known_faq=known).action is Action.CLARIFY
+
+
+def test_the_out_of_scope_cut_keeps_declined_in_scope_lines_rare() -> None:
+    in_scope = [Observation(parsed("faq/order_status", 0.9), "faq/order_status")] * 196
+    wrong = [Observation(parsed("out_of_scope", c), "faq/refund") for c in (0.9, 0.7, 0.6, 0.55)]
+    oos = [Observation(parsed("out_of_scope", c), "out_of_scope") for c in (0.95, 0.8, 0.65, 0.3)]
+    rows = in_scope + wrong + oos
+    # 200 in-scope lines, 1% may be declined: the two most confident wrong ones.
+    cut = choose_out_of_scope(rows)
+    assert cut == pytest.approx(0.6001)
+    assert declined_share(rows, cut) == pytest.approx((0.01, 0.75))
+    # Never below the floor, however clean the validation data.
+    assert choose_out_of_scope(in_scope + oos) == 0.5
+    assert choose(rows, known_faq=known).thresholds.out_of_scope == cut
 
 
 def test_clarifying_offers_only_known_faqs_as_guesses() -> None:

@@ -58,12 +58,13 @@ class ScriptedNlu:
             await self.while_parsing()
         intent = self.script.get(text.strip().lower().rstrip("?!. "))
         if intent is None:
+            # Below the out-of-scope threshold (0.5): unsure, not a confident decline.
             ranking = (
-                IntentScore("out_of_scope", 0.6),
+                IntentScore("out_of_scope", 0.45),
                 IntentScore("faq/order_status", 0.2),
                 IntentScore("faq/return_policy", 0.1),
             )
-            return ParseResult(text=text, intent="out_of_scope", confidence=0.6, ranking=ranking)
+            return ParseResult(text=text, intent="out_of_scope", confidence=0.45, ranking=ranking)
         return ParseResult(
             text=text, intent=intent, confidence=0.97, ranking=(IntentScore(intent, 0.97),)
         )

@@ -26,7 +26,12 @@ from bot.nlu.kb_watch import KnowledgeWatcher
 from bot.reports.numbers import Numbers
 from bot.reports.numbers_queries import numbers_for_period
 from bot.reports.period import BadPeriod, period_from
-from bot.reports.unanswered import Embedder, default_embedder, draft_faq_entry
+from bot.reports.unanswered import (
+    Embedder,
+    default_embedder,
+    draft_faq_entry,
+    split_out_of_scope,
+)
 from bot.reports.unanswered_queries import unanswered_questions
 from bot.reports.unanswered_report import (
     MAX_QUESTIONS,
@@ -38,6 +43,9 @@ from bot.storage.database import Database
 from bot.web.console.auth import Login, Sessions
 from bot.web.console.charts import daily_bars, horizontal_bars
 from bot.web.console.pages import SECURITY_HEADERS, render, secure
+
+DECLINED_SHOWN = 50
+"""Declined (out-of-scope) questions the unanswered page lists, the latest first."""
 
 
 class AdminPages:
@@ -159,6 +167,8 @@ class AdminPages:
                 answer_threshold=self.answer_threshold,
                 default_language=self.default_language,
             )
+        # Declined chit-chat is listed apart, never grouped into draft FAQ entries.
+        items, declined = split_out_of_scope(items)
         # Embedding is CPU work (a few ms a question): keep the event loop serving chats.
         # The work is bounded (bot/reports/unanswered_report.py), so a load that is
         # abandoned, or a shutdown, waits for at most one budget.
@@ -182,6 +192,8 @@ class AdminPages:
             login=login,
             drafts=drafts,
             total=len(items),
+            declined=declined[-DECLINED_SHOWN:][::-1],
+            declined_total=len(declined),
             report=report,
             embedder=embedder.name,
             start=start.date().isoformat(),
