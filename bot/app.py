@@ -54,6 +54,8 @@ from bot.reports.metrics import (
 from bot.settings import Secrets, Settings, WebchatSiteSettings, WebSettings
 from bot.storage.database import Database
 from bot.storage.migrate import upgrade_async
+from bot.surveys.jobs import SurveyJobs
+from bot.surveys.plan import SurveyPlan
 from bot.tasks import TaskSupervisor
 from bot.tickets.alerts import SlackSlaNotifier
 from bot.tickets.rules import TicketPolicy
@@ -298,6 +300,7 @@ def build_helpdesk(
             thresholds=thresholds,
             low_confidence_turns=settings.nlu.low_confidence_turns,
             ask_helpful=settings.admin.helpful_buttons,
+            surveys=SurveyPlan.from_settings(settings.surveys),
             max_parse_chars=settings.nlu.max_parse_chars,
             max_concurrent_parses=settings.nlu.max_concurrent_parses,
         ),
@@ -390,6 +393,7 @@ def build_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
         policy=HandoffPolicy.from_settings(settings.handoff),
         clock=clock,
         events=helpdesk.events,
+        surveys=SurveyPlan.from_settings(settings.surveys),
     )
     return desk
 
@@ -405,8 +409,21 @@ def build_tickets(helpdesk: Helpdesk, desk: Desk) -> TicketService:
         policy=TicketPolicy.from_settings(helpdesk.settings),
         events=desk.events,
         clock=desk.clock,
+        surveys=desk.core.surveys,
     )
     return service
+
+
+def build_survey_jobs(helpdesk: Helpdesk, desk: Desk) -> SurveyJobs:
+    """The survey job (bot/surveys/jobs.py), asking through the engine, on the desk's clock."""
+    return SurveyJobs(
+        db=helpdesk.db,
+        line=helpdesk.engine,
+        plan=desk.core.surveys,
+        phrases=desk.core.phrases,
+        answer_threshold=helpdesk.settings.nlu.answer_threshold,
+        clock=desk.clock,
+    )
 
 
 def attach_slack_desk(
@@ -501,6 +518,11 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     helpdesk.tasks.every("handoff-timeouts", SWEEP_EVERY_S, desk.sweep, once_per_cluster=True)
     helpdesk.tasks.every(
         "tickets", settings.tickets.sweep_every_s, tickets.sweep, once_per_cluster=True
+    )
+    surveys = build_survey_jobs(helpdesk, desk)
+    # Customers who left after an answer, follow-ups after resolutions, NPS rounds: once.
+    helpdesk.tasks.every(
+        "surveys", settings.surveys.check_every_s, surveys.run, once_per_cluster=True
     )
     slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
     if slack_desk is not None:

@@ -7,6 +7,8 @@ build every payload the bot puts on a button, and the parsers read them back:
 
 - ``/csat N`` (1-5): the rating asked for after an agent or a ticket resolved the chat;
 - ``/helpful <message id> yes|no``: the vote under an FAQ answer;
+- ``/survey <request id> <answer>``: a survey's score (``/survey 12 4``) or a follow-up's
+  ``yes`` / ``no`` (bot/surveys/); ``/stop``: no more surveys or follow-ups;
 - ``/faq <id>``: a "did you mean" guess; ``/human``: talk to a person;
 - ``/cancel``: leave an open dialogue.
 
@@ -28,8 +30,11 @@ __all__ = [
     "CSAT_SCORES",
     "HUMAN",
     "MAX_ROW_ID",
+    "STOP",
     "Command",
     "HelpfulVote",
+    "SurveyAnswer",
+    "answers_resolved_chat",
     "csat_buttons",
     "csat_payload",
     "faq_payload",
@@ -38,14 +43,18 @@ __all__ = [
     "parse",
     "parse_csat",
     "parse_helpful",
+    "parse_survey",
+    "survey_payload",
 ]
 
 CANCEL = "/cancel"
 HUMAN = "/human"
+STOP = "/stop"
 CSAT_SCORES = (1, 2, 3, 4, 5)
 
 _SLASH = re.compile(r"^/(?P<name>[a-z_]+)(?:@\w+)?(?:\s+(?P<arg>.*))?$", re.DOTALL)
 _CSAT = re.compile(r"^/csat ([1-5])$")
+_SURVEY = re.compile(r"^/survey (\d{1,10}) (10|[0-9]|yes|no)$")
 _HELPFUL = re.compile(r"^/helpful (\d{1,10}) (yes|no)$")
 MAX_ROW_ID = 2**31 - 1
 """The largest id a button may name: an INTEGER column's (PostgreSQL's is 32 bits). A
@@ -59,6 +68,7 @@ COMMAND_INTENTS = {
     "ticket": "create_ticket",
     "status": "ticket_status",
     "feedback": "feedback",
+    "stop": "stop_surveys",
 }
 """Typed commands and the intent each names: they skip the model, saying exactly what
 they mean. ``/faq <id>`` names the FAQ entry instead (:attr:`Command.faq_id`)."""
@@ -136,3 +146,32 @@ def parse_helpful(payload: str | None) -> HelpfulVote | None:
 
 def faq_payload(faq_id: str) -> str:
     return f"/faq {faq_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswer:
+    """A pressed survey button: the request it answers, and a score or ``yes`` / ``no``."""
+
+    request_id: int
+    value: str
+
+    @property
+    def score(self) -> int | None:
+        return int(self.value) if self.value.isdigit() else None
+
+
+def survey_payload(request_id: int, value: int | str) -> str:
+    return f"/survey {request_id} {value}"
+
+
+def parse_survey(payload: str | None) -> SurveyAnswer | None:
+    """A pressed survey or follow-up button, or ``None``."""
+    match = _SURVEY.match(payload or "")
+    if match is None or int(match.group(1)) > MAX_ROW_ID:
+        return None
+    return SurveyAnswer(int(match.group(1)), match.group(2))
+
+
+def answers_resolved_chat(payload: str | None) -> bool:
+    """A rating or a survey answer: it answers the resolved chat, it does not reopen it."""
+    return parse_csat(payload) is not None or parse_survey(payload) is not None

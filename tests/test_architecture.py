@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("bot.settings", "bot.storage", "bot.cluster"),
     ("bot.knowledge", "bot.nlu", "bot.channels"),
-    ("bot.handoff", "bot.intents", "bot.tickets", "bot.desk", "bot.reports"),
+    ("bot.handoff", "bot.intents", "bot.tickets", "bot.desk", "bot.reports", "bot.surveys"),
     ("bot.engine",),
     ("bot.web",),
     ("bot.app",),

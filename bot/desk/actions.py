@@ -13,7 +13,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import csat_buttons
 from bot.desk.core import DeskCore
 from bot.desk.policy import Conflict, NotAllowed, clean_text
 from bot.desk.reception import Reception
@@ -24,6 +23,8 @@ from bot.messages import OutboundMessage
 from bot.storage.agent_desk import NoteRepository, QueueRepository
 from bot.storage.models import Agent, AgentPresence, Conversation, aware
 from bot.storage.repositories import AgentRepository
+from bot.surveys.asking import ask_survey
+from bot.surveys.plan import Occasion
 
 MAX_REPLY = 4000
 MAX_NOTE = 4000
@@ -138,10 +139,23 @@ class AgentActions:
             await self._move(
                 session, conversation, State.RESOLVED, HandoffReason.RESOLVED, agent, now
             )
-            conversation.csat_requested_at = now
-            rows = await self.core.tell(
-                session, conversation, "csat_request", buttons=csat_buttons()
+            # The survey for an agent's resolution (CSAT by default), unless throttled.
+            question = await ask_survey(
+                session,
+                self.core.surveys,
+                self.core.phrases,
+                conversation=conversation,
+                occasion=Occasion.AGENT_RESOLVED,
+                key=f"{conversation.id}:{now.isoformat()}",
+                now=now,
+                agent_id=agent.id,
             )
+            if question is None:  # no survey now: still say it is resolved
+                rows = await self.core.tell(session, conversation, "conversation_resolved")
+            else:
+                rows = await self.core.line.store_outbound(
+                    session, conversation, [question], language=self.core.language(conversation)
+                )
         await self.core.send(rows)
         self.core.changed(conversation_id)
         if was_queued:

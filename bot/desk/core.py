@@ -23,6 +23,8 @@ from bot.storage.agent_desk import QueueRepository
 from bot.storage.database import Database
 from bot.storage.models import Agent, Conversation, Message, aware
 from bot.storage.repositories import AgentRepository, ConversationRepository, MessageRepository
+from bot.surveys.asking import Phrases
+from bot.surveys.plan import SurveyPlan
 
 
 class DeskCore:
@@ -38,6 +40,7 @@ class DeskCore:
         policy: HandoffPolicy,
         clock: Clock | None = None,
         events: DeskEvents | None = None,
+        surveys: SurveyPlan | None = None,
     ) -> None:
         self.db = db
         self.line = line
@@ -47,6 +50,7 @@ class DeskCore:
         self.clock: Clock = clock or SystemClock()
         # Not `events or ...`: a bus with no subscribers yet is empty, hence falsy.
         self.events = events if events is not None else DeskEvents()
+        self.surveys = surveys if surveys is not None else SurveyPlan.default()
 
     async def agent_loads(self, session: AsyncSession) -> list[AgentLoad]:
         return await self.loads(session, self.clock.now())
@@ -84,6 +88,10 @@ class DeskCore:
         language = self.language(conversation)
         message = OutboundMessage(self.phrase(key, language, **values), buttons=buttons)
         return await self.line.store_outbound(session, conversation, [message], language=language)
+
+    @property
+    def phrases(self) -> Phrases:
+        return Phrases(self.catalogue, self.brand)
 
     async def agent(self, session: AsyncSession, agent_id: int) -> Agent:
         """The agent, or :class:`NotFound`."""

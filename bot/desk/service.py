@@ -29,6 +29,7 @@ from bot.i18n import Catalogue
 from bot.messages import OutboundMessage
 from bot.storage.database import Database
 from bot.storage.models import AgentPresence, Conversation, Message
+from bot.surveys.plan import SurveyPlan
 
 
 class Desk:
@@ -44,6 +45,7 @@ class Desk:
         policy: HandoffPolicy,
         clock: Clock | None = None,
         events: DeskEvents | None = None,
+        surveys: SurveyPlan | None = None,
     ) -> None:
         self.core = DeskCore(
             db=db,
@@ -53,6 +55,7 @@ class Desk:
             policy=policy,
             clock=clock,
             events=events,
+            surveys=surveys,
         )
         self.reception = Reception(self.core)
         self.actions = AgentActions(self.core, self.reception)

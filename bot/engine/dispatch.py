@@ -40,6 +40,7 @@ def turn_context(
         default_language=options.default_language,
         low_confidence_turns=options.low_confidence_turns,
         ask_helpful=options.ask_helpful,
+        surveys=options.surveys,
     )
 
 

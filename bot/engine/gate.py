@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import parse_csat
+from bot.commands import answers_resolved_chat
 from bot.handoff import HUMAN_STATES, HandoffReason, State, move
 from bot.intents.dialogue import takes
 from bot.messages import InboundMessage
@@ -112,8 +112,11 @@ async def open_turn(
             # A person has the chat now (or it was resolved): they read it in the transcript.
             message.delivery = Delivery.PROCESSED
             return Opened(conversation, message, conversation.state, None, handled=True)
-        # A rating answers the resolved chat; anything else starts a new one with the bot.
-        returned = conversation.state == State.RESOLVED and parse_csat(inbound.payload) is None
+        # A rating or survey answer answers the resolved chat; anything else starts a new
+        # one with the bot.
+        returned = conversation.state == State.RESOLVED and not answers_resolved_chat(
+            inbound.payload
+        )
         if returned:
             await move(
                 session,

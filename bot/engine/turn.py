@@ -15,6 +15,7 @@ from bot.nlu.client import OUT_OF_SCOPE, ParseResult
 from bot.nlu.decision import Action, Decision, Thresholds
 from bot.nlu.language import LanguageGuess
 from bot.storage.models import Conversation, Message
+from bot.surveys.plan import SurveyPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class EngineOptions:
     """Hand over when the customer is repeatedly angry (bot/engine/frustration.py)."""
     # "was this helpful?" buttons under FAQ answers.
     ask_helpful: bool = False
+    surveys: SurveyPlan | None = None
+    """What is asked when (``surveys:``); None: the bot's own turns ask nothing."""
     max_parse_chars: int = 1000
     """The NLU reads this much of a message (``nlu.max_parse_chars``)."""
     max_concurrent_parses: int = 4

@@ -17,6 +17,7 @@ from bot.intents import (
     helpful,
     out_of_scope,
     smalltalk,
+    survey,
     ticket,
     ticket_status,
 )
@@ -38,12 +39,16 @@ HANDLERS: dict[str, Handler] = {
     "out_of_scope": out_of_scope.handle,  # only when declined with confidence
     "csat": csat.handle,
     "helpful": helpful.handle,  # "was this helpful?" votes
+    "survey": survey.handle,  # CSAT, CES, NPS scores and follow-up answers
+    "stop_surveys": survey.stop,  # /stop: no more surveys or follow-ups
 }
 
 FALLBACK: Handler = fallback.handle
 
 DIALOGUES: dict[str, Step] = {
     ticket.DIALOGUE: ticket.continue_dialogue,
+    survey.COMMENT_DIALOGUE: survey.continue_comment,
+    survey.REOPEN_DIALOGUE: survey.continue_reopened,
 }
 """Every dialogue the bot runs, by name (the ``dialogues`` table stores the name)."""
 

@@ -12,6 +12,7 @@ from bot.knowledge.loader import KnowledgeBase
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.nlu.client import ParseResult
 from bot.storage.models import Conversation, Message
+from bot.surveys.plan import SurveyPlan
 
 
 @dataclass(slots=True)
@@ -34,6 +35,8 @@ class TurnContext:
     low_confidence_turns: int
     # ask "was this helpful?" under FAQ answers (admin.helpful_buttons).
     ask_helpful: bool = False
+    # What is asked when (surveys: in config.yml); None: no surveys from the bot's turns.
+    surveys: SurveyPlan | None = None
 
     def phrase(self, key: str, **values: object) -> str:
         return self.catalogue.get(key, self.language, brand=self.brand, **values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.intents import survey
 from bot.intents.context import TurnContext
 from bot.messages import InboundMessage, OutboundMessage
 
@@ -11,11 +12,14 @@ async def greet(message: InboundMessage, ctx: TurnContext) -> list[OutboundMessa
 
 
 async def goodbye(message: InboundMessage, ctx: TurnContext) -> list[OutboundMessage]:
-    return [ctx.say("goodbye")]
+    question = await survey.after_bot_answer(ctx)  # leaving right after an FAQ answer
+    return [ctx.say("goodbye"), *([question] if question is not None else [])]
 
 
 async def thanks(message: InboundMessage, ctx: TurnContext) -> list[OutboundMessage]:
-    return [ctx.say("thanks")]
+    # Thanks right after an FAQ answer: the bot resolved it; ask its survey (if any).
+    question = await survey.after_bot_answer(ctx)
+    return [ctx.say("thanks"), *([question] if question is not None else [])]
 
 
 async def affirm(message: InboundMessage, ctx: TurnContext) -> list[OutboundMessage]:

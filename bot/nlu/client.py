@@ -203,6 +203,11 @@ def parse_command(text: str, *, payload: str | None = None) -> ParseResult | Non
     score = commands.parse_csat(payload)
     if score is not None:
         return _certain(said, "csat", {"score": str(score)})
+    answer = commands.parse_survey(payload)
+    if answer is not None:
+        return _certain(
+            said, "survey", {"request_id": str(answer.request_id), "value": answer.value}
+        )
     vote = commands.parse_helpful(payload)
     if vote is not None:
         values = {"message_id": str(vote.question_id), "vote": "yes" if vote.helpful else "no"}

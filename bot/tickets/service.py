@@ -13,7 +13,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import csat_buttons, is_command
+from bot.commands import is_command
 from bot.desk.policy import (
     Clock,
     Conflict,
@@ -31,6 +31,8 @@ from bot.storage.database import Database
 from bot.storage.models import Agent, Conversation, Customer, Ticket, TicketStatus
 from bot.storage.repositories import ConversationRepository, TicketRepository
 from bot.storage.tickets import TicketStore
+from bot.surveys.asking import Phrases, ask_survey
+from bot.surveys.plan import Occasion, SurveyPlan
 from bot.tickets.alerts import SlaAlert, SlaNotifier, alerts_due
 from bot.tickets.rules import (
     TicketPolicy,
@@ -60,6 +62,7 @@ class TicketService:
         policy: TicketPolicy,
         events: DeskEvents | None = None,
         clock: Clock | None = None,
+        surveys: SurveyPlan | None = None,
     ) -> None:
         self.db = db
         self.line = line
@@ -69,6 +72,7 @@ class TicketService:
         self.events = events if events is not None else DeskEvents()  # empty is falsy
         self.clock: Clock = clock or SystemClock()
         self.notifiers: list[SlaNotifier] = []
+        self.surveys = surveys if surveys is not None else SurveyPlan.default()
 
     # --- creating ---------------------------------------------------------------------------
 
@@ -386,7 +390,8 @@ class TicketService:
         elif status in (TicketStatus.OPEN, TicketStatus.PENDING):
             ticket.resolved_at = ticket.closed_at = None
         conversation = await self._conversation(session, ticket)
-        if conversation is None or (quiet and status != TicketStatus.RESOLVED):
+        asks = status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+        if conversation is None or (quiet and not asks):
             return []
         language = self._language(ticket, conversation)
         replies: list[OutboundMessage] = []
@@ -394,11 +399,21 @@ class TicketService:
             replies.append(self._say("ticket_needs_input", language, ticket))
         elif status == TicketStatus.RESOLVED:
             replies.append(self._say("ticket_resolved", language, ticket))
-            # As the handoff does: ask for a rating; the csat intent stores the answer.
-            conversation.csat_requested_at = now
-            replies.append(
-                OutboundMessage(self._phrase("csat_request", language), buttons=csat_buttons())
+        if asks:
+            # The survey for this occasion (CSAT after a resolution by default), if any.
+            resolved = status == TicketStatus.RESOLVED
+            question = await ask_survey(
+                session,
+                self.surveys,
+                Phrases(self.catalogue, self.brand),
+                conversation=conversation,
+                occasion=Occasion.TICKET_RESOLVED if resolved else Occasion.TICKET_CLOSED,
+                key=f"ticket:{ticket.id}",
+                now=now,
+                agent_id=ticket.assignee_id,
+                ticket_id=ticket.id,
             )
+            replies += [question] if question is not None else []
         return await self.line.store_outbound(session, conversation, replies, language=language)
 
     async def _ticket(self, session: AsyncSession, ticket_id: int) -> Ticket:

@@ -13,7 +13,15 @@ from bot.desk.policy import Conflict, DeskError, NotAllowed
 from bot.events import EventKind
 from bot.handoff import State
 from bot.storage.database import Database
-from bot.storage.models import AgentNote, Delivery, Direction, Feedback, Message, Ticket
+from bot.storage.models import (
+    AgentNote,
+    Delivery,
+    Direction,
+    Message,
+    SurveyRequest,
+    SurveyResponse,
+    Ticket,
+)
 from tests.support.desk import SUNDAY, DeskRig, make_rig, test_policy
 from tests.support.stored_rows import Row, stored_rows
 from tests.support.waiting import wait_until
@@ -230,12 +238,15 @@ async def test_resolve_asks_for_csat_and_stores_one_rating(rig: DeskRig) -> None
     await rig.desk.resolve(priya, conversation.id)
     question = rig.sent()[-1]
     assert question.text == rig.phrase("csat_request")
-    assert [b.payload for b in question.buttons] == [f"/csat {n}" for n in range(1, 6)]
-    assert await rig.push("4 ★", payload="/csat 4") == [rig.phrase("csat_thanks")]
+    [request] = await rows(rig, SurveyRequest)
+    assert (request.kind, request.occasion, request.agent_id) == ("csat", "agent_resolved", priya)
+    payloads = [b.payload for b in question.buttons]
+    assert payloads == [f"/survey {request.id} {n}" for n in range(1, 6)]
+    assert await rig.push("4 ★", payload=payloads[3]) == [rig.phrase("survey_thanks")]
     assert (await rig.conversation()).state == State.RESOLVED  # a rating is not a new request
-    assert await rig.push("5 ★", payload="/csat 5") == [rig.phrase("csat_thanks")]
-    [rating] = await rows(rig, Feedback)
-    assert (rating.kind, rating.score, rating.conversation_id) == ("csat", 4, conversation.id)
+    assert await rig.push("5 ★", payload=payloads[4]) == [rig.phrase("survey_thanks")]
+    [rating] = await rows(rig, SurveyResponse)
+    assert (rating.request_id, rating.score) == (request.id, 4)
 
 
 async def test_writing_after_resolved_returns_to_the_bot(rig: DeskRig) -> None:

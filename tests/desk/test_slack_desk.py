@@ -239,7 +239,9 @@ async def test_resolving_in_slack_asks_the_customer_for_a_rating_and_retires_the
     await desk.press(ts, "resolve", user=BOB)
     await desk.card_update(ts, "Resolved by bob")
     assert (await desk.state(conversation_id))[0] == State.RESOLVED
-    assert [b.payload for b in desk.rig.sent()[-1].buttons] == [f"/csat {n}" for n in range(1, 6)]
+    assert [b.payload for b in desk.rig.sent()[-1].buttons] == [
+        f"/survey 1 {n}" for n in range(1, 6)
+    ]
     card = desk.slack.messages[(AGENTS, ts)]
     assert not [b for b in card["blocks"] if b["type"] == "actions"]
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.desk.policy import Conflict, DeskError, NotFound
 from bot.events import DeskEvent
 from bot.storage.database import Database
-from bot.storage.models import Feedback, TicketStatus
+from bot.storage.models import SurveyRequest, SurveyResponse, TicketStatus
 from bot.storage.tickets import TicketStore
 from tests.support.tickets import TicketRig, make_ticket_rig
 
@@ -57,11 +57,14 @@ async def test_reply_pending_answer_resolve_csat_reopen(db: Database) -> None:
         t.phrase("ticket_resolved", reference="HD-1001"),
         t.phrase("csat_request"),
     ]
-    assert [b.payload for b in t.rig.sent()[-1].buttons] == [f"/csat {n}" for n in range(1, 6)]
-    assert await t.push("5 ★", payload="/csat 5") == [t.phrase("csat_thanks")]
+    payloads = [b.payload for b in t.rig.sent()[-1].buttons]
+    assert payloads == [f"/survey 1 {n}" for n in range(1, 6)]
+    assert await t.push("5 ★", payload=payloads[4]) == [t.phrase("survey_thanks")]
     async with db.transaction() as session:
-        scores = [f.score for f in await session.scalars(select(Feedback))]
-    assert scores == [5]
+        scores = [(r.request_id, r.score) for r in await session.scalars(select(SurveyResponse))]
+        [request] = await session.scalars(select(SurveyRequest))
+    assert scores == [(1, 5)]
+    assert (request.kind, request.occasion, request.ticket_id) == ("csat", "ticket_resolved", 1)
 
     # A clear, unrelated question after resolution is answered as usual ...
     assert (await t.push("hello"))[0] == t.phrase("greet")

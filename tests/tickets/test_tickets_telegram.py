@@ -13,7 +13,7 @@ from bot.channels.telegram.retry import Backoff, SendRetryPolicy
 from bot.i18n import Catalogue
 from bot.settings import TelegramSettings
 from bot.storage.database import Database
-from bot.storage.models import Feedback, TicketStatus
+from bot.storage.models import SurveyRequest, SurveyResponse, TicketStatus
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
 from tests.support.tickets import TicketRig, make_ticket_rig
 
@@ -89,13 +89,18 @@ async def test_full_ticket_loop_over_telegram(
     assert text(sent[-2]) == t.phrase("ticket_resolved", reference="HD-1001")
     assert text(sent[-1]) == t.phrase("csat_request")
     press = fake.callback_update(ALICE, sent[-1], button=4)
-    assert press["callback_query"]["data"] == "/csat 5"
+    assert press["callback_query"]["data"] == "/survey 1 5"
     fake.push_update(press)
     await fake.wait_for("answerCallbackQuery")
     sent = await fake.wait_for("sendMessage", 8)
-    assert text(sent[-1]) == t.phrase("csat_thanks")
+    assert text(sent[-1]) == t.phrase("survey_thanks")
     async with t.rig.db.transaction() as session:
-        ratings = [(f.kind, f.score) for f in await session.scalars(select(Feedback))]
+        ratings = [
+            (request.kind, response.score)
+            for request, response in await session.execute(
+                select(SurveyRequest, SurveyResponse).join(SurveyResponse)
+            )
+        ]
     assert ratings == [("csat", 5)]
 
 

@@ -23,7 +23,7 @@ from bot.channels.webchat import WebChatChannel
 from bot.nlu.rasa_server import RasaSupervisor
 from bot.settings import TelegramSettings
 from bot.storage.database import Database
-from bot.storage.models import Feedback, Message
+from bot.storage.models import Message, SurveyResponse
 from bot.tickets.business_hours import BusinessHours
 from tests.conftest import IN_CI
 from tests.support.console import PASSWORD, serve_console
@@ -168,7 +168,7 @@ async def test_handoff_end_to_end_in_a_real_browser(
             await expect(buttons).to_have_count(5)
             await buttons.nth(4).click()
             await expect(customer.locator(".msg-out").last).to_contain_text(
-                "Thank you for your rating"
+                "Thank you for your answer"
             )
             await customer.screenshot(path=str(SCREENSHOTS / "console-customer.png"))
         finally:
@@ -176,11 +176,11 @@ async def test_handoff_end_to_end_in_a_real_browser(
             await customer.close()
     assert dialogs == []
     async with rig.db.transaction() as session:
-        [rating] = (await session.scalars(select(Feedback))).all()
+        [rating] = (await session.scalars(select(SurveyResponse))).all()
         leaked = (
             await session.scalars(select(Message).where(Message.text.contains("warehouse")))
         ).all()
-    assert (rating.kind, rating.score) == ("csat", 5)
+    assert rating.score == 5
     assert leaked == []  # the internal note never became a message to the customer
 
 
@@ -265,7 +265,7 @@ async def test_a_telegram_customer_reaches_the_console_and_back(
                     telegram.push_update(telegram.callback_update(alice, question, button=3))
                     await telegram.wait_for(
                         "sendMessage",
-                        where=lambda c: c.params.get("text") == "Thank you for your rating!",
+                        where=lambda c: c.params.get("text") == "Thank you for your answer!",
                     )
                 finally:
                     await agent.close()
@@ -274,8 +274,8 @@ async def test_a_telegram_customer_reaches_the_console_and_back(
             await nlu.close()
     assert dialogs == []
     async with rig.db.transaction() as session:
-        [rating] = (await session.scalars(select(Feedback))).all()
-    assert (rating.kind, rating.score) == ("csat", 4)
+        [rating] = (await session.scalars(select(SurveyResponse))).all()
+    assert rating.score == 4
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
