@@ -404,7 +404,9 @@ class FollowUpSettings(_Section):
     """N days after a ticket is resolved: "did it stay solved?" (yes closes, no reopens)."""
 
     enabled: bool = True
-    after_days: float = Field(default=3, gt=0)
+    after_days: float = Field(default=2, gt=0)
+    """Keep it under ``tickets.close_after_h``: the closing sweep closes resolved tickets
+    then, and a closed ticket's "yes" has nothing left to close ("no" still reopens)."""
     channels: list[str] = Field(default_factory=list)
 
 

@@ -1,0 +1,165 @@
+"""The follow-up after a resolution: N days later, "did it stay solved?"; yes closes,
+no reopens with the customer's words; once per ticket; /stop and "don't ask me again"."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.channels.telegram.channel import TelegramChannel, command_menu
+from bot.channels.telegram.retry import Backoff, SendRetryPolicy
+from bot.commands import STOP
+from bot.i18n import Catalogue
+from bot.settings import SurveysSettings, TelegramSettings
+from bot.storage.database import Database
+from bot.storage.models import Customer, SurveyResponse, TicketStatus
+from bot.surveys.asking import Phrases
+from bot.surveys.jobs import SurveyJobs
+from bot.surveys.plan import SurveyPlan
+from tests.support.fake_telegram import FakeTelegram, TelegramUser
+from tests.support.tickets import TicketRig, make_ticket_rig
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
+
+ALICE = TelegramUser(1001, "Alice", language_code="en")
+
+
+def job(t: TicketRig, **settings: object) -> SurveyJobs:
+    return SurveyJobs(
+        db=t.rig.db,
+        line=t.rig.engine,
+        plan=SurveyPlan.from_settings(SurveysSettings.model_validate(settings)),
+        phrases=Phrases(t.rig.engine.catalogue, "VoltCart"),
+        answer_threshold=0.7,
+        clock=t.rig.clock,
+    )
+
+
+async def resolved_ticket(t: TicketRig, user: str = "alice") -> int:
+    await t.push("/ticket My blender arrived broken", user=user)
+    await t.push("Order 5521, delivered on Monday, the jar is cracked.", user=user)
+    ticket_id = (await t.tickets())[-1].id
+    await t.service.set_status(ticket_id, TicketStatus.RESOLVED, actor="maya")
+    return ticket_id
+
+
+async def test_yes_closes_the_ticket_and_it_is_asked_once(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    ticket_id = await resolved_ticket(t)
+    surveys = job(t)
+    t.rig.clock.advance(days=1)
+    assert (await surveys.run()).follow_ups == 0  # not yet: after 2 days
+    t.rig.clock.advance(days=1, minutes=1)
+    assert (await surveys.run()).follow_ups == 1
+    question = t.rig.sent()[-1]
+    assert question.text == t.phrase("followup_request", reference="HD-1001")
+    yes, no, stop = question.buttons
+    assert (yes.title, stop.payload) == (t.phrase("followup_yes"), STOP)
+    assert await t.push(yes.title, payload=yes.payload) == [t.phrase("followup_glad")]
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.CLOSED and ticket.closed_at is not None
+    assert ("follow_up", "customer", "stayed solved") in await t.events(ticket_id)
+    # Pressed again, or "no" afterwards: the first answer stands.
+    assert await t.push(no.title, payload=no.payload) == [t.phrase("survey_thanks")]
+    assert (await t.tickets())[0].status == TicketStatus.CLOSED
+    t.rig.clock.advance(hours=1)
+    assert (await surveys.run()).follow_ups == 0
+
+
+async def test_no_reopens_the_ticket_with_the_customers_words(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    ticket_id = await resolved_ticket(t)
+    t.rig.clock.advance(days=2, minutes=1)
+    await job(t).run()
+    _, no, _ = t.rig.sent()[-1].buttons
+    assert await t.push(no.title, payload=no.payload) == [
+        t.phrase("followup_sorry", reference="HD-1001")
+    ]
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.OPEN and ticket.resolved_at is None
+    assert await t.push("The new jar leaks at the bottom") == [
+        t.phrase("ticket_reply_added", reference="HD-1001")
+    ]
+    events = await t.events(ticket_id)
+    assert ("follow_up", "customer", "not solved") in events
+    assert events[-1] == ("customer_reply", "customer", "The new jar leaks at the bottom")
+    async with db.transaction() as session:
+        answers = [r.answer for r in await session.scalars(select(SurveyResponse))]
+    assert answers == ["no"]
+
+
+async def test_dont_ask_me_again_stops_follow_ups_and_surveys(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    await resolved_ticket(t)
+    t.rig.clock.advance(days=2, minutes=1)
+    await job(t).run()
+    *_, stop = t.rig.sent()[-1].buttons
+    assert await t.push(stop.title, payload=stop.payload) == [t.phrase("surveys_stopped")]
+    async with db.transaction() as session:
+        [customer] = await session.scalars(select(Customer))
+        assert customer.surveys_opted_out_at is not None
+    await t.service.set_status(
+        (await t.tickets())[0].id, TicketStatus.OPEN, actor="maya"
+    )  # back again, resolved again: no rating asked, no follow-up
+    before = len(t.rig.sent())
+    await t.service.set_status((await t.tickets())[0].id, TicketStatus.RESOLVED, actor="maya")
+    assert [m.text for m in t.rig.sent()[before:]] == [
+        t.phrase("ticket_resolved", reference="HD-1001")
+    ]
+
+
+async def test_follow_ups_can_be_switched_off(db: Database) -> None:
+    t = await make_ticket_rig(db)
+    await resolved_ticket(t)
+    t.rig.clock.advance(days=2, minutes=1)
+    assert (await job(t, follow_up={"enabled": False}).run()).follow_ups == 0
+    assert (await job(t, follow_up={"channels": ["telegram"]}).run()).follow_ups == 0
+
+
+@pytest.fixture
+async def telegram(db: Database) -> AsyncIterator[tuple[FakeTelegram, TicketRig]]:
+    async with FakeTelegram() as fake:
+        channel = TelegramChannel(
+            token=fake.token,
+            settings=TelegramSettings(
+                base_url=fake.base_url, base_file_url=fake.base_file_url, poll_timeout_s=5
+            ),
+            webhook_secret=None,
+            commands=command_menu(Catalogue.load(default_language="en"), languages=["en"]),
+            retry=SendRetryPolicy(network_backoff=(0.01, 0.02, 0.05)),
+            backoff=Backoff((0.01, 0.05)),
+        )
+        rig = await make_ticket_rig(db, channel=channel)
+        await channel.wait_connected(10)
+        yield fake, rig
+        await channel.stop()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_follow_up_over_telegram_inline_buttons(
+    telegram: tuple[FakeTelegram, TicketRig],
+) -> None:
+    fake, t = telegram
+    fake.push_message(ALICE, "/ticket My blender arrived broken")
+    await fake.wait_for("sendMessage", 1)
+    fake.push_message(ALICE, "Order 5521, delivered on Monday, the jar is cracked.")
+    await fake.wait_for("sendMessage", 2)
+    (ticket,) = await t.tickets()
+    await t.service.set_status(ticket.id, TicketStatus.RESOLVED, actor="maya")
+    await fake.wait_for("sendMessage", 4)  # resolved + the CSAT question
+    t.rig.clock.advance(days=2, minutes=1)
+    assert (await job(t).run()).follow_ups == 1
+    sent = await fake.wait_for("sendMessage", 5)
+    assert sent[-1].result["text"] == t.phrase("followup_request", reference="HD-1001")
+    press = fake.callback_update(ALICE, sent[-1], button=1)  # "No, it came back"
+    fake.push_update(press)
+    sent = await fake.wait_for("sendMessage", 6)
+    assert sent[-1].result["text"] == t.phrase("followup_sorry", reference="HD-1001")
+    fake.push_message(ALICE, "Still cracked, a new crack near the handle")
+    sent = await fake.wait_for("sendMessage", 7)
+    assert sent[-1].result["text"] == t.phrase("ticket_reply_added", reference="HD-1001")
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.OPEN
+    assert (await t.events(ticket.id))[-1][2] == "Still cracked, a new crack near the handle"
