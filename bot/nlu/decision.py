@@ -2,7 +2,9 @@
 
 The bot answers on its own only when every signal says it understood:
 
-- the top intent is a known intent (not ``out_of_scope``, not a deleted FAQ);
+- the top intent is a known intent (not ``out_of_scope``, not a deleted FAQ), and
+  one of the bot's own intents that needs evidence in the text shows it
+  (:mod:`bot.nlu.evidence`: else it is struck and the runner-up judged instead);
 - its confidence is at least ``confidence``;
 - it leads the runner-up by at least ``margin`` (two close FAQs: ask, don't guess);
 - the message is at least ``similarity`` (cosine) close to a training example of
@@ -27,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.nlu.client import OUT_OF_SCOPE, ParseResult
+from bot.nlu.evidence import require_evidence
 
 
 class Action(StrEnum):
@@ -79,6 +82,7 @@ def unsure_reason(
         return "no_intent"
     if result.from_command:
         return None
+    result = require_evidence(result)
     if result.intent == OUT_OF_SCOPE:
         # Confident: the bot knows it cannot help (declines). Else it is only unsure.
         return "out_of_scope" if result.confidence >= thresholds.out_of_scope else "low_confidence"
@@ -110,6 +114,8 @@ def decide(
     ``unsure_turns`` is how many turns in a row the bot was already unsure in this
     conversation; being unsure once more reaching ``unsure_limit`` hands off.
     """
+    if result is not None:
+        result = require_evidence(result)
     reason = unsure_reason(result, thresholds, known_faq)
     best = result.intent if result is not None else None
     if reason is None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.nlu.client import OUT_OF_SCOPE, ParseResult
 from bot.nlu.decision import Thresholds, margin
+from bot.nlu.evidence import require_evidence
 from bot.settings import NluSettings
 
 MARGINS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
@@ -47,6 +48,11 @@ class Choice:
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "thresholds": asdict(self.thresholds)}
+
+
+def _judged(observation: Observation) -> ParseResult:
+    """The parse as the decision rule reads it (bot.nlu.evidence)."""
+    return require_evidence(observation.result)
 
 
 def configured(nlu: NluSettings) -> Thresholds:
@@ -79,10 +85,8 @@ def choose_out_of_scope(
     above it is declined. Clarifying stays the answer below the cut.
     """
     in_scope = [o for o in observations if o.expect != OUT_OF_SCOPE]
-    wrong = sorted(
-        (o.result.confidence for o in in_scope if o.result.intent == OUT_OF_SCOPE),
-        reverse=True,
-    )
+    judged = [_judged(o) for o in in_scope]
+    wrong = sorted((r.confidence for r in judged if r.intent == OUT_OF_SCOPE), reverse=True)
     allowed = int(max_declined * len(in_scope))
     # Above the (allowed + 1)-th most confident wrong one: at most ``allowed`` declined;
     # never below the floor.
@@ -96,7 +100,8 @@ def declined_share(observations: Sequence[Observation], cut: float) -> tuple[flo
     oos = [o for o in observations if o.expect == OUT_OF_SCOPE]
 
     def share(group: list[Observation]) -> float:
-        hits = sum(o.result.intent == OUT_OF_SCOPE and o.result.confidence >= cut for o in group)
+        judged = [_judged(o) for o in group]
+        hits = sum(r.intent == OUT_OF_SCOPE and r.confidence >= cut for r in judged)
         return hits / len(group) if group else 0.0
 
     return share(in_scope), share(oos)
@@ -155,7 +160,7 @@ def _sweep(
     # that pass every check but confidence; the rest are never answered.
     passing: list[tuple[float, bool, bool]] = []
     for o in observations:
-        r = o.result
+        r = _judged(o)
         if r.intent is None or r.intent == OUT_OF_SCOPE:
             continue
         if r.faq_id is not None and not known_faq(r.faq_id):
