@@ -10,8 +10,9 @@
 - **Slack** (Events API): the same, signed, with ``X-Slack-Retry-Num`` on a retry.
 
 Every reply is recorded with its arrival time (``time.monotonic()``), so a run can say:
-each message answered once (*lost*, *duplicated*), replies in the order of the messages
-(*out of order*), and how long after a kill the messages accepted before it were answered.
+each message answered once (*lost*, *duplicated*; *resent*: the same reply delivered
+again after a kill), replies in the order of the messages (*out of order*, by first
+delivery), and how long after a kill the messages accepted before it were answered.
 """
 
 from __future__ import annotations
@@ -53,7 +54,16 @@ class Conversation:
 
     @property
     def done(self) -> bool:
-        return len(self.replies) >= len(self.questions)
+        return len(self.first_deliveries()) >= len(self.questions)
+
+    def first_deliveries(self) -> list[tuple[float, str]]:
+        """The replies without a text's second delivery (every question here has its own
+        answer, so a text seen twice is one reply sent twice)."""
+        first: list[tuple[float, str]] = []
+        for when, text in self.replies:
+            if all(text != seen for _, seen in first):
+                first.append((when, text))
+        return first
 
 
 @dataclass
@@ -65,6 +75,12 @@ class Figures:
     answered: int = 0
     lost: int = 0
     duplicated: int = 0
+    """Replies beyond one per message, other than ``resent``."""
+    resent: int = 0
+    """A reply delivered to Telegram or Slack a second time: a worker killed after the
+    platform took a reply but before it recorded it as sent leaves it pending, and the
+    outbox sends it again (neither Bot API takes an idempotency key). The database holds
+    it once. The web chat's widget drops such a reply by its id (not counted here)."""
     out_of_order: int = 0
     """Conversations whose replies did not come in the order of their messages."""
     retries: int = 0
@@ -210,6 +226,9 @@ def count(conversations: list[Conversation], *, kills_at: Sequence[float] = ()) 
         expected = [answers[q] for q in c.questions]
         got = [text for _, text in c.replies]
         times = [round(t - kills_at[0], 2) for t, _ in c.replies] if kills_at else []
+        first = c.first_deliveries()
+        figures.resent += len(c.replies) - len(first)
+        got = [text for _, text in first]
         figures.messages += len(c.questions)
         figures.answered += min(len(got), len(expected))
         figures.lost += max(0, len(expected) - len(got))
@@ -227,12 +246,12 @@ def count(conversations: list[Conversation], *, kills_at: Sequence[float] = ()) 
             )
         for kill in kills_at:
             accepted = sum(1 for t in c.accepted_at if t <= kill)
-            answered = sum(1 for t, _ in c.replies if t <= kill)
-            waiting = [t for t, _ in c.replies[answered:accepted]]
+            answered = sum(1 for t, _ in first if t <= kill)
+            waiting = [t for t, _ in first[answered:accepted]]
             figures.pending_at_kill += max(0, accepted - answered)
             if waiting:
                 figures.orphan_max_s = max(figures.orphan_max_s, round(max(waiting) - kill, 2))
-            if accepted > len(c.replies):
+            if accepted > len(first):
                 figures.orphan_max_s = float("inf")  # never answered
     return figures
 
