@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -29,6 +30,9 @@ from bot.channels.webchat import (
     storable,
     to_inbound,
 )
+from bot.channels.webchat_identity import identity_of
+from bot.channels.webchat_sites import Site
+from bot.customers import CustomerDirectory, IdentityConflict
 from bot.engine.pipeline import Engine
 from bot.storage.models import Delivery, Direction
 
@@ -59,6 +63,7 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
         # Before accepting: the handshake is refused (HTTP 403), no socket opens.
         await websocket.close(code=1008, reason="this site may not open the chat")
         return
+    directory = CustomerDirectory(engine.db)
     lang = websocket.query_params.get("lang")
     hint = lang if lang and LANGUAGE.match(lang) else None
     await websocket.accept()
@@ -81,6 +86,9 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
                 if len(raw) > max_frame:
                     raise FrameError(f"frame longer than {max_frame} characters")
                 frame = _parse(raw)
+                if isinstance(frame, dict) and frame.get("type") == "identify":
+                    await websocket.send_json(await _identify(directory, site, session, frame))
+                    continue
                 inbound = to_inbound(
                     session, frame, language_hint=hint, max_text=channel.max_text_chars
                 )
@@ -112,6 +120,27 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
             await websocket.close(code=1011, reason="internal error")
     finally:
         channel.detach(session, websocket)
+
+
+async def _identify(
+    directory: CustomerDirectory, site: Site | None, session: str, frame: dict[str, Any]
+) -> dict[str, object]:
+    """Who this session speaks for, from the page's ``identify`` frame.
+
+    A signature that does not verify (forged, expired, for another secret) is refused
+    with an error frame and the session stays as it was: anonymous, or unverified.
+    """
+    identity = identity_of(frame, secret=site.secret if site else None, now=time.time())
+    try:
+        known = await directory.identify(
+            namespace=site.key if site else WebChatChannel.name,
+            channel=WebChatChannel.name,
+            user_id=session,
+            identity=identity,
+        )
+    except IdentityConflict as exc:
+        raise FrameError(str(exc)) from None
+    return {"type": "identity", "verified": known.verified, "name": known.name}
 
 
 def _parse(raw: str) -> Any:

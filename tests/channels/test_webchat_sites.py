@@ -24,6 +24,7 @@ from bot.storage.database import Database
 from bot.web.app import create_web_app
 from tests.conftest import TEST_KB, engine_options
 from tests.support.desk import ScriptedNlu
+from tests.support.identity import customer_token
 from tests.support.server import serve
 
 SHOP = Site(key="shop-key", origins=("https://shop.example.com",))
@@ -90,7 +91,7 @@ def test_secrets_come_from_the_environment_only(
         load_settings(config)  # a secret in the file is not a key at all
 
 
-def app_with_sites(db: Database, *sites: Site) -> Starlette:
+async def app_with_sites(db: Database, *sites: Site) -> Starlette:
     channel = WebChatChannel(sites=sites)
     registry = ChannelRegistry()
     registry.add(channel)
@@ -103,6 +104,8 @@ def app_with_sites(db: Database, *sites: Site) -> Starlette:
         options=engine_options(),
     )
 
+    await channel.start(engine.receive)
+
     async def ready() -> dict[str, object]:
         return {"ready": True}
 
@@ -111,7 +114,7 @@ def app_with_sites(db: Database, *sites: Site) -> Starlette:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_the_frame_names_the_sites_origins_as_frame_ancestors(db: Database) -> None:
-    app = app_with_sites(db, SHOP)
+    app = await app_with_sites(db, SHOP)
     async with serve(app) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
         embed = await http.get("/embed", params={"site": "shop-key"})
         assert embed.status_code == 200
@@ -134,7 +137,7 @@ async def test_the_frame_names_the_sites_origins_as_frame_ancestors(db: Database
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_the_socket_answers_to_the_sites_origins(db: Database) -> None:
-    async with serve(app_with_sites(db, SHOP)) as address:
+    async with serve(await app_with_sites(db, SHOP)) as address:
         url = f"ws://{address}/ws/chat?session=session-123&site="
         for origin, site in [
             ("https://shop.example.com", "shop-key"),
@@ -151,3 +154,32 @@ async def test_the_socket_answers_to_the_sites_origins(db: Database) -> None:
                 async with connect(url + site, origin=Origin(origin)):
                     pass
             assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+async def test_the_socket_verifies_the_identity_a_page_presents(db: Database) -> None:
+    secret = b"shop secret"
+    site = Site(key="shop-key", origins=("https://shop.example.com",), secret=secret)
+    async with serve(await app_with_sites(db, site)) as address:
+        url = f"ws://{address}/ws/chat?session=session-456&site=shop-key"
+        async with connect(url, origin=Origin("https://shop.example.com")) as ws:
+            assert json.loads(await ws.recv())["type"] == "history"
+            for token, why in [
+                (customer_token(secret, ttl_s=-300), "expired"),
+                (customer_token(b"forged"), "bad signature"),
+            ]:
+                await ws.send(json.dumps({"type": "identify", "token": token}))
+                refused = json.loads(await ws.recv())
+                assert refused["type"] == "error"
+                assert why in refused["message"]
+            await ws.send(
+                json.dumps({"type": "identify", "token": customer_token(secret, name="Asha")})
+            )
+            assert json.loads(await ws.recv()) == {
+                "type": "identity",
+                "verified": True,
+                "name": "Asha",
+            }
+            # The session still chats after refusals.
+            await ws.send(json.dumps({"type": "message", "id": "m1", "text": "hello"}))
+            assert json.loads(await ws.recv()) == {"type": "ack", "id": "m1"}

@@ -21,17 +21,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from bot.channels import ChannelRegistry
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_sites import Site, site_map
-from bot.engine.pipeline import Engine
-from bot.i18n import Catalogue
-from bot.knowledge.loader import LiveKnowledgeBase, load_knowledge_base
+from bot.knowledge.loader import load_knowledge_base
 from bot.storage.database import Database
-from bot.storage.models import Message
-from bot.web.app import create_web_app
-from tests.conftest import IN_CI, TEST_KB, engine_options
-from tests.support.desk import ScriptedNlu
+from bot.storage.models import Conversation, Message
+from tests.conftest import IN_CI, TEST_KB
+from tests.support.console import PASSWORD, serve_console
+from tests.support.desk import DeskRig, WallClock, make_rig
+from tests.support.identity import customer_token
 from tests.support.screenshots import screenshot_dir
 from tests.support.server import serve
 from tests.support.waiting import wait_until
@@ -48,6 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SITE_KEY = "voltcart-shop"
+SECRET = b"the shop's widget secret"
 WAIT_MS = 20_000  # generous: two shared cores
 
 
@@ -82,43 +81,38 @@ class Shop:
     bot: str
     allowed: str
     refused: str
-    db: Database
+    rig: DeskRig
     attributes: str = ""
+
+    @property
+    def db(self) -> Database:
+        return self.rig.db
 
 
 @pytest.fixture
 async def shop(db: Database) -> AsyncIterator[Shop]:
-    """The bot on one port, the shop's page on a second (listed for the site key), and
-    another site's page on a third (not listed); all on 127.0.0.1."""
+    """The bot (web chat and agent console) on one port, the shop's page on a second
+    (listed for the site key), and another site's page on a third (not listed); all on
+    127.0.0.1."""
     channel = WebChatChannel()
-    registry = ChannelRegistry()
-    registry.add(channel)
-    engine = Engine(
-        db=db,
-        nlu=ScriptedNlu(),
-        kb=LiveKnowledgeBase(TEST_KB, default_language="en"),
-        catalogue=Catalogue.load(default_language="en"),
-        channels=registry,
-        options=engine_options(),
-    )
-    await channel.start(engine.receive)
-
-    async def ready() -> dict[str, object]:
-        return {"ready": True}
-
-    state = Shop(bot="", allowed="", refused="", db=db)
+    rig = await make_rig(db, channel=channel, clock=WallClock())
+    await channel.start(rig.engine.receive)
+    state = Shop(bot="", allowed="", refused="", rig=rig)
 
     async def page(_: Request) -> Response:
         return HTMLResponse(shop_page(state.bot, state.attributes))
 
     pages = Starlette(routes=[Route("/", page)])
     async with (
-        serve(create_web_app(engine=engine, webchat=channel, readiness=ready)) as bot,
+        serve_console(rig, webchat=channel) as bot,
         serve(pages) as allowed,
         serve(pages) as refused,
     ):
-        state.bot, state.allowed, state.refused = bot, allowed, refused
-        channel.sites = site_map([Site(key=SITE_KEY, origins=(f"http://{allowed}",))])
+        state.bot = bot.removeprefix("http://")
+        state.allowed, state.refused = allowed, refused
+        channel.sites = site_map(
+            [Site(key=SITE_KEY, origins=(f"http://{allowed}",), secret=SECRET)]
+        )
         yield state
 
 
@@ -237,3 +231,75 @@ async def test_a_page_on_another_origin_gets_no_chat(browser: Browser, shop: Sho
         assert await stored_inbound(shop.db) == 0
     finally:
         await page.close()
+
+
+async def log_in(page: Page, base: str, name: str) -> None:
+    await page.goto(f"{base}/console/")
+    await page.fill('input[name="name"]', name)
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    await expect(page).to_have_url(f"{base}/console/")
+
+
+async def the_conversation(db: Database) -> int:
+    async with db.transaction() as session:
+        return int(await session.scalar(select(func.max(Conversation.id))) or 0)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_signed_customer_is_named_to_the_agent_and_a_forged_one_is_not(
+    browser: Browser, shop: Shop
+) -> None:
+    await shop.rig.add_agent("priya", password=PASSWORD)
+    token = customer_token(SECRET, sub="cust-1042", name="Asha Patel", email="asha@example.com")
+    shop.attributes = f'data-identity-token="{token}"'
+    customer = await browser.new_page(viewport={"width": 1280, "height": 800})
+    agent = await browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        await customer.goto(f"http://{shop.allowed}/")
+        await customer.locator("#helpdesk-widget button.helpdesk-launcher").click()
+        frame = customer.frame_locator("#helpdesk-widget iframe")
+        await expect(frame.locator("html")).to_have_attribute(
+            "data-verified", "true", timeout=WAIT_MS
+        )
+        # The token left the frame's address (and was never sent in a request line).
+        assert "#" not in await frame.locator("html").evaluate("() => location.href")
+        await chat(customer, "where is my order")
+        await expect(frame.locator(".msg-out")).to_have_count(1, timeout=WAIT_MS)
+        verified = await the_conversation(shop.db)
+
+        await log_in(agent, f"http://{shop.bot}", "priya")
+        await agent.goto(f"http://{shop.bot}/console/c/{verified}")
+        await expect(agent.locator("h1")).to_contain_text("Asha Patel")
+        await expect(agent.locator("h1 .identity-verified")).to_have_text("verified")
+        side = agent.locator("#customer-side")
+        await expect(side).to_contain_text("asha@example.com")
+        await expect(side.locator(".customer-verified")).to_have_text("verified by the shop")
+        await agent.screenshot(
+            path=str(screenshot_dir() / "console-customer-verified.png"), animations="disabled"
+        )
+
+        # A token signed with another secret: refused, the chat goes on unverified, and
+        # the name in it never reaches the agent as the customer's.
+        forged = customer_token(b"guessed secret", sub="cust-1042", name="Asha Patel")
+        shop.attributes = f'data-identity-token="{forged}"'
+        other = await browser.new_page()
+        try:
+            await other.goto(f"http://{shop.allowed}/")
+            await other.locator("#helpdesk-widget button.helpdesk-launcher").click()
+            forged_frame = other.frame_locator("#helpdesk-widget iframe")
+            await expect(forged_frame.locator(".notice")).to_contain_text(
+                "bad signature", timeout=WAIT_MS
+            )
+            await chat(other, "where is my order")
+            await expect(forged_frame.locator(".msg-out")).to_have_count(1, timeout=WAIT_MS)
+        finally:
+            await other.close()
+        unverified = await the_conversation(shop.db)
+        assert unverified != verified
+        await agent.goto(f"http://{shop.bot}/console/c/{unverified}")
+        await expect(agent.locator("h1 .identity-unverified")).to_have_text("unverified")
+        await expect(agent.locator("h1")).not_to_contain_text("Asha")
+    finally:
+        await customer.close()
+        await agent.close()

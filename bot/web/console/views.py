@@ -15,7 +15,16 @@ from bot.storage.agent_desk import (
     NoteRepository,
     QueueRepository,
 )
-from bot.storage.models import Conversation, Direction, Message, Ticket, aware
+from bot.storage.customers import CustomerCsat, CustomerRepository
+from bot.storage.models import (
+    AgentNote,
+    Conversation,
+    Customer,
+    Direction,
+    Message,
+    Ticket,
+    aware,
+)
 from bot.storage.repositories import ConversationRepository, MessageRepository
 from bot.web.console.auth import Login
 
@@ -81,6 +90,20 @@ class ConversationPage:
     can_resolve: bool = False
     can_transfer: bool = False
     transfer_to: list[AgentLoad] = field(default_factory=list)
+    profile: CustomerProfile | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    """The customer panel: who they are, how sure we are, and what they told us before."""
+
+    verified: bool
+    email: str | None
+    phone: str | None
+    language: str | None
+    channels: list[str]
+    csat: list[CustomerCsat]
+    notes: list[AgentNote]
 
 
 def waited(since: datetime | None, now: datetime) -> str:
@@ -167,6 +190,7 @@ class ConsoleViews:
                 if c.id != conversation.id
             ]
             loads = await self.desk.agent_loads(session)
+            profile = await _profile(CustomerRepository(session), customer)
         names = {a.id: a.name for a in loads}
         timeline = (
             [TimelineItem("message", aware(m.created_at), _message(m, names)) for m in messages]
@@ -200,6 +224,7 @@ class ConsoleViews:
             timeline=timeline,
             tickets=tickets,
             others=others,
+            profile=profile,
         )
         mine = conversation.agent_id == login.agent_id
         state = conversation.state
@@ -211,6 +236,23 @@ class ConsoleViews:
         page.can_transfer = state == State.AGENT and (mine or login.is_admin)
         page.transfer_to = [a for a in loads if a.can_take and a.id != conversation.agent_id]
         return page
+
+
+async def _profile(
+    customers: CustomerRepository, customer: Customer | None
+) -> CustomerProfile | None:
+    if customer is None:
+        return None
+    identities = await customers.identities(customer.id)
+    return CustomerProfile(
+        verified=customer.verified,
+        email=customer.email,
+        phone=customer.phone,
+        language=customer.language,
+        channels=sorted({identity.channel for identity in identities}),
+        csat=await customers.csat(customer.id),
+        notes=list(await customers.notes(customer.id)),
+    )
 
 
 def _message(message: Message, names: dict[int, str]) -> dict[str, Any]:

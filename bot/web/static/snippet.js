@@ -7,7 +7,8 @@
  * origin (/embed?site=KEY), so the chat's code, storage and socket stay the bot's and
  * the page's styles cannot reach it. Options are the script tag's data attributes
  * (docs/webchat.md): data-position, data-color, data-text-color, data-language,
- * data-greeting, data-title, data-open, data-identity-token.
+ * data-greeting, data-title, data-open; who the customer is: data-identity-token (a JWT),
+ * or data-user-id with data-user-hash (an HMAC), and data-user-name, data-user-email.
  * Everything this file adds lives under one element, #helpdesk-widget.
  */
 (function () {
@@ -31,10 +32,16 @@
   if (options.language) query.set("lang", options.language);
   if (options.greeting) query.set("greeting", options.greeting);
   if (options.title) query.set("title", options.title);
-  // The identity token goes in the fragment: browsers never send it to a server, so it
-  // stays out of access logs and Referer headers.
-  var frameUrl = bot + "/embed?" + query.toString() +
-    (options.identityToken ? "#identity=" + encodeURIComponent(options.identityToken) : "");
+  // Who the customer is goes in the fragment: browsers never send it to a server, so it
+  // stays out of access logs and Referer headers. The frame passes it to the bot, which
+  // checks the shop's signature (a token, or the HMAC of the user id).
+  var who = new URLSearchParams();
+  var fields = { identityToken: "token", userId: "user_id", userHash: "user_hash",
+    userName: "name", userEmail: "email" };
+  for (var attribute in fields) {
+    if (options[attribute]) who.set(fields[attribute], options[attribute]);
+  }
+  var frameUrl = bot + "/embed?" + query.toString() + (who.toString() ? "#" + who.toString() : "");
 
   function styled(node, rules) {
     for (var name in rules) node.style.setProperty(name, rules[name]);

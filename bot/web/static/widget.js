@@ -75,8 +75,33 @@
     closeButton.addEventListener("click", () => window.parent.postMessage({ helpdesk: "close" }, "*"));
   }
 
+  // Who the customer is, as the page says (the snippet puts it in the fragment, which no
+  // server sees); the bot checks the shop's signature. Dropped from the address at once.
+  const who = new URLSearchParams(location.hash.slice(1));
+  const identify = {};
+  for (const key of ["token", "user_id", "user_hash", "name", "email"]) {
+    if (who.get(key)) identify[key] = who.get(key);
+  }
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  const identified = Object.keys(identify).length > 0;
+
+  // The shop's id for the customer, read (not verified: the bot does that) only to keep
+  // one session per signed-in customer, so two people sharing a browser never share a chat.
+  function signedId() {
+    if (identify.user_id) return identify.user_id;
+    try {
+      const part = identify.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const sub = JSON.parse(atob(part)).sub;
+      return typeof sub === "string" ? sub : null;
+    } catch (e) { return null; }
+  }
+
   // One session per site: two shops embedding the same bot are two conversations.
   if (site) SESSION_KEY = "helpdesk.session." + site;
+  if (identify.token || identify.user_hash) {
+    const id = signedId();
+    if (id) SESSION_KEY += ".customer." + id;
+  }
   const session = loadSession();
   const wsUrl =
     (location.protocol === "https:" ? "wss:" : "ws:") + "//" + location.host +
@@ -273,6 +298,9 @@
         hideTyping();
         append(botRow(m, true), false);
         break;
+      case "identity":
+        document.documentElement.dataset.verified = String(Boolean(m.verified));
+        break;
       case "typing":
         showTyping();
         break;
@@ -301,6 +329,8 @@
     ws = sock;
     sock.onopen = () => {
       attempt = 0;
+      // Before any message: the bot links the chat to the customer first.
+      if (identified) sock.send(JSON.stringify(Object.assign({ type: "identify" }, identify)));
       setStatus("connected", "connected");
       readyTimer = setTimeout(markReady, HISTORY_WAIT_MS);
     };
