@@ -388,16 +388,17 @@ class SurveySettings(_Section):
     """One survey (CSAT, CES or NPS): when it is asked, where, and the comment for low scores."""
 
     enabled: bool = True
-    on: list[Occasion] = Field(default_factory=list)
-    """The occasions it is asked on (each occasion belongs to one survey at most)."""
+    when: list[Occasion] = Field(default_factory=list)
+    """The occasions it is asked on (each occasion belongs to one survey at most). Not
+    ``on``: YAML reads a bare ``on`` as ``true``."""
     channels: list[str] = Field(default_factory=list)
     """The channels it is asked on (``telegram``, ``slack``, ``webchat``); empty: all."""
     comment_at_most: int | None = None
     """A score this low or lower gets "What could we do better?"; unset: never."""
 
 
-def _survey(on: list[Occasion], comment_at_most: int, *, enabled: bool = True) -> SurveySettings:
-    return SurveySettings(enabled=enabled, on=on, comment_at_most=comment_at_most)
+def _survey(when: list[Occasion], comment_at_most: int, *, enabled: bool = True) -> SurveySettings:
+    return SurveySettings(enabled=enabled, when=when, comment_at_most=comment_at_most)
 
 
 class FollowUpSettings(_Section):
@@ -438,7 +439,7 @@ class SurveysSettings(_Section):
         seen: dict[str, str] = {}
         for name in ("csat", "ces", "nps"):
             survey: SurveySettings = getattr(self, name)
-            for occasion in survey.on if survey.enabled else ():
+            for occasion in survey.when if survey.enabled else ():
                 if occasion in seen:
                     raise ValueError(
                         f"{occasion} is asked by both {seen[occasion]} and {name}: choose one"

@@ -201,6 +201,12 @@ REPLACE_CASES: list[tuple[str, dict[str, str], Callable[[Settings], object], obj
         lambda s: (s.cluster.worker_id, s.cluster.orphan_after_s),
         ("web-2", 5.0),
     ),
+    (
+        "surveys:\n  ces:\n    when: [bot_resolved]\n    channels: [telegram, slack]\n",
+        {"HELPDESK_SURVEYS__CES__CHANNELS": '["webchat"]'},
+        lambda s: (s.surveys.ces.channels, s.surveys.ces.when),
+        (["webchat"], ["bot_resolved"]),
+    ),
 ]
 
 

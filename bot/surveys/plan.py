@@ -95,7 +95,7 @@ class SurveyPlan:
                 )
                 comments[kind] = survey.comment_at_most
                 if survey_settings.enabled:
-                    for occasion in survey_settings.on:
+                    for occasion in survey_settings.when:
                         by_occasion[Occasion(occasion)] = survey
         follow_up = settings.follow_up
         return cls(

@@ -167,7 +167,7 @@ async def test_an_answer_voted_not_helpful_is_not_asked_about(db: Database) -> N
 
 
 async def test_nps_round_asks_known_customers_at_most_every_90_days(db: Database) -> None:
-    surveys = plan(nps={"enabled": True, "on": ["periodic"]}, min_days_between=0)
+    surveys = plan(nps={"enabled": True, "when": ["periodic"]}, min_days_between=0)
     rig = await survey_rig(db, surveys)
     await rig.push("hello")
     clock = FakeClock(datetime.now(UTC) + timedelta(hours=1))
@@ -198,4 +198,4 @@ async def test_every_survey_question_is_in_every_language() -> None:
 
 def test_an_occasion_belongs_to_one_survey() -> None:
     with pytest.raises(ValueError, match="agent_resolved is asked by both csat and ces"):
-        Settings.model_validate({"surveys": {"ces": {"on": ["agent_resolved"]}}})
+        Settings.model_validate({"surveys": {"ces": {"when": ["agent_resolved"]}}})

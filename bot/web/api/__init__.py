@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from bot.desk.policy import DeskError
 from bot.reports.numbers_queries import numbers_for_period
 from bot.reports.period import BadPeriod, period_from
+from bot.reports.survey_queries import survey_numbers_for_period
 from bot.storage.api_tokens import ApiTokenRepository
 from bot.storage.models import ApiToken, Ticket, TicketStatus, utcnow
 from bot.storage.tickets import TicketStore
@@ -99,7 +100,8 @@ class TicketApi:
             numbers = await numbers_for_period(
                 session, start=start, end=end, answer_threshold=self.answer_threshold
             )
-        return JSONResponse(numbers.as_json())
+            surveys = await survey_numbers_for_period(session, start=start, end=end)
+        return JSONResponse(numbers.as_json() | {"surveys": surveys.as_json()})
 
     async def openapi(self, _: Request) -> Response:
         return JSONResponse(openapi_document())

@@ -172,7 +172,9 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getNumbers",
                     "summary": "Conversations, deflection, handoffs, response times, SLA "
-                    "attainment and CSAT for the last N days (default 7).",
+                    "attainment, CSAT, and under `surveys` CSAT, CES and NPS per channel, "
+                    "language, intent and agent with the low scores, for the last N days "
+                    "(default 7).",
                     "parameters": NUMBERS_PARAMS,
                     "responses": {
                         "200": {

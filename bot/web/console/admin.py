@@ -26,6 +26,8 @@ from bot.nlu.kb_watch import KnowledgeWatcher
 from bot.reports.numbers import Numbers
 from bot.reports.numbers_queries import numbers_for_period
 from bot.reports.period import BadPeriod, period_from
+from bot.reports.survey_queries import survey_numbers_for_period
+from bot.reports.surveys import SurveyNumbers
 from bot.reports.unanswered import (
     Embedder,
     default_embedder,
@@ -99,30 +101,34 @@ class AdminPages:
             return secure(Response("admins only", status_code=403))
         return login
 
-    async def _numbers(self, request: Request) -> tuple[Numbers, datetime, datetime]:
+    async def _numbers(
+        self, request: Request
+    ) -> tuple[Numbers, SurveyNumbers, datetime, datetime]:
         start, end = period_from(dict(request.query_params), today=datetime.now(UTC).date())
         async with self.db.transaction() as session:
             numbers = await numbers_for_period(
                 session, start=start, end=end, answer_threshold=self.answer_threshold
             )
-        return numbers, start, end
+            surveys = await survey_numbers_for_period(session, start=start, end=end)
+        return numbers, surveys, start, end
 
     async def numbers_api(self, request: Request) -> Response:
         login = await self._admin(request)
         if not isinstance(login, Login):
             return login
         try:
-            numbers, _, _ = await self._numbers(request)
+            numbers, surveys, _, _ = await self._numbers(request)
         except BadPeriod as exc:
             return JSONResponse({"error": str(exc)}, status_code=400, headers=SECURITY_HEADERS)
-        return JSONResponse(numbers.as_json(), headers=SECURITY_HEADERS)
+        data = numbers.as_json() | {"surveys": surveys.as_json()}
+        return JSONResponse(data, headers=SECURITY_HEADERS)
 
     async def dashboard(self, request: Request) -> Response:
         login = await self._admin(request)
         if not isinstance(login, Login):
             return login
         try:
-            numbers, start, end = await self._numbers(request)
+            numbers, surveys, start, end = await self._numbers(request)
         except BadPeriod as exc:
             return secure(Response(str(exc), status_code=400))
         charts = {
@@ -140,6 +146,7 @@ class AdminPages:
             "admin_dashboard.html",
             login=login,
             n=numbers,
+            surveys=surveys,
             charts=charts,
             start=start.date().isoformat(),
             end=(end - timedelta(days=1)).date().isoformat(),
