@@ -11,11 +11,12 @@ import hashlib
 import html
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.messages import OutboundMessage
+from bot.messages import Button, OutboundMessage
 
 TEXT_LIMIT = 4096
 """Telegram's limit for one message, counted in UTF-16 code units after entity parsing."""
@@ -106,6 +107,21 @@ def _best_cut(window: str, *, minimum: int) -> int:
     return len(window)
 
 
+SCALE_TITLE_CHARS = 4
+SCALE_ROW = 6
+
+
+def keyboard_rows(buttons: Sequence[Button]) -> list[list[Button]]:
+    """One button per row, except a scale (a survey's 0-10, 1-7, 1-5 ★: more than three
+    buttons, all with short titles), whose buttons share rows of at most six, as evenly
+    as they go (11: 6 + 5; 7: 4 + 3), instead of a column taller than the screen."""
+    if len(buttons) <= 3 or any(len(b.title) > SCALE_TITLE_CHARS for b in buttons):
+        return [[button] for button in buttons]
+    rows = -(-len(buttons) // SCALE_ROW)
+    per_row = -(-len(buttons) // rows)
+    return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
+
+
 def to_platform(message: OutboundMessage, payloads: CallbackPayloads) -> list[TelegramText]:
     """The Telegram messages for one reply; the buttons go with the last part."""
     # Telegram refuses an empty text; buttons alone still need a line above them.
@@ -113,8 +129,13 @@ def to_platform(message: OutboundMessage, payloads: CallbackPayloads) -> list[Te
     keyboard = (
         InlineKeyboardMarkup(
             [
-                [InlineKeyboardButton(button.title, callback_data=payloads.encode(button.payload))]
-                for button in message.buttons
+                [
+                    InlineKeyboardButton(
+                        button.title, callback_data=payloads.encode(button.payload)
+                    )
+                    for button in row
+                ]
+                for row in keyboard_rows(message.buttons)
             ]
         )
         if message.buttons

@@ -313,3 +313,18 @@ def test_payload_memory_is_bounded() -> None:
 def test_buttons_without_text_still_send_something() -> None:
     [part] = to_platform(OutboundMessage("", buttons=(Button("OK", "/x"),)), CallbackPayloads())
     assert part.html.strip() and part.keyboard is not None
+
+
+def test_a_survey_scale_shares_rows_and_other_buttons_keep_one_each() -> None:
+    from bot.channels.telegram.outbound import keyboard_rows
+
+    def shape(titles: list[str]) -> list[int]:
+        return [len(row) for row in keyboard_rows([Button(t, f"/x {t}") for t in titles])]
+
+    assert shape([str(n) for n in range(11)]) == [6, 5]  # NPS 0-10
+    assert shape([str(n) for n in range(1, 8)]) == [4, 3]  # CES 1-7
+    assert shape([f"{n} ★" for n in range(1, 6)]) == [5]  # CSAT
+    assert shape(["Yes", "No", "Stop"]) == [1, 1, 1]  # three or fewer: a column
+    assert shape(["Order status", "Returns", "1", "2"]) == [1, 1, 1, 1]  # words: a column
+    rows = keyboard_rows([Button(str(n), f"/survey 9 {n}") for n in range(11)])
+    assert [b.payload for row in rows for b in row] == [f"/survey 9 {n}" for n in range(11)]
