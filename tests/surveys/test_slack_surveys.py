@@ -4,6 +4,7 @@ CES question's buttons pressed as block actions, a low score's comment typed in 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from sqlalchemy import select
 
@@ -42,7 +43,7 @@ async def test_ces_on_slack_counts_once_and_keeps_the_comment(db: Database) -> N
             async with serve(app) as address:
                 url = f"http://{address}/slack/events"
 
-                async def replies(count: int) -> list[dict[str, object]]:
+                async def replies(count: int) -> list[dict[str, Any]]:
                     calls = await slack.wait_for(
                         "chat.postMessage", count, where=lambda c: c.args["channel"] == "DU1"
                     )
