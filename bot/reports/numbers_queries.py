@@ -25,6 +25,8 @@ from bot.storage.models import (
     Feedback,
     HandoffEvent,
     Message,
+    SurveyRequest,
+    SurveyResponse,
     Ticket,
     aware,
 )
@@ -80,6 +82,20 @@ async def numbers_for_period(
         )
     ):
         if score is None:
+            continue
+        scores.append(int(score))
+        events[conversation_id].append(Event(aware(at), "csat", str(score)))
+    # CSAT asked as a survey (bot/surveys/): the same ratings, in their own tables.
+    for conversation_id, score, at in await session.execute(
+        select(SurveyRequest.conversation_id, SurveyResponse.score, SurveyResponse.created_at)
+        .join(SurveyResponse, SurveyResponse.request_id == SurveyRequest.id)
+        .where(
+            SurveyRequest.conversation_id.in_(in_period),
+            SurveyRequest.kind == "csat",
+            SurveyResponse.score.is_not(None),
+        )
+    ):
+        if score is None or conversation_id is None:
             continue
         scores.append(int(score))
         events[conversation_id].append(Event(aware(at), "csat", str(score)))

@@ -184,3 +184,18 @@ async def test_the_rest_api_has_the_survey_numbers(db: Database) -> None:
     assert (surveys["nps"]["promoters"], surveys["nps"]["detractors"]) == (1, 1)
     assert surveys["per_channel"]["webchat"]["ces"]["average"] == 7
     assert {a["comment"] for a in surveys["low_scores"]} >= {"Took three tries"}
+
+
+async def test_the_csat_tile_counts_survey_ratings_with_the_old_ones(db: Database) -> None:
+    from bot.reports.numbers_queries import numbers_for_period
+
+    await seed(db)
+    async with db.transaction() as session:
+        numbers = await numbers_for_period(
+            session,
+            start=NOW - timedelta(days=1),
+            end=NOW + timedelta(minutes=5),
+            answer_threshold=0.7,
+        )
+    # The survey's 4 (Tej, telegram) and the old /csat 2 (Wen, webchat).
+    assert (numbers.csat.count, numbers.csat.total, numbers.csat_average) == (1, 2, 3.0)
