@@ -41,7 +41,7 @@ _TICKET_NATIVE = (
 _PERSON = re.compile(
     r"\b((?<!in )person|people|human|humans|agents?|representatives?|rep|someone|somebody|anyone|"
     r"staff|executive|operator|customer (?:care|service|support)|support team|live chat|"
-    r"manager|call me|insaan|insan|aadmi|admi|banda|vyakti|manas|maanas)\b",
+    r"manager|call me|insaan|insan|aadmi|admi|banda|vyakti|manas|maanas|manishi|evaraina\w*)\b",
     re.IGNORECASE,
 )
 _PERSON_NATIVE = (

