@@ -18,8 +18,8 @@ NLU always has work) write ``--per-customer`` messages each, every one waiting f
 reply before writing again; then one customer alone writes ``--single`` messages (its
 reply p99 is the latency target's). Throughput counts first message to last reply.
 
-    .venv/bin/python -m bench.overhead                  # about 4 minutes
-    .venv/bin/python -m bench.overhead --quick          # about 2 minutes, fewer messages
+    .venv/bin/python -m bench.overhead                  # 4-5 minutes (more on a busy box)
+    .venv/bin/python -m bench.overhead --quick          # 2-4 minutes, fewer messages
     options: --json FILE  --channel webchat|telegram|slack (repeatable)
              --database sqlite|postgres (repeatable)  --stub-only  --profile FILE (pyinstrument,
              installed separately: profiles the stub rows and writes its text report)
