@@ -69,6 +69,7 @@ COMMAND_INTENTS = {
     "status": "ticket_status",
     "feedback": "feedback",
     "stop": "stop_surveys",
+    "other": "deny",  # "Something else": not about the open ticket the bot asked about
 }
 """Typed commands and the intent each names: they skip the model, saying exactly what
 they mean. ``/faq <id>`` names the FAQ entry instead (:attr:`Command.faq_id`)."""

@@ -29,6 +29,7 @@ class Known:
     customer_id: int
     name: str | None
     verified: bool
+    language: str | None = None
 
 
 class CustomerDirectory:
@@ -65,7 +66,9 @@ class CustomerDirectory:
                         raise IdentityConflict("this chat belongs to another customer")
                     # An anonymous session that signed in: its chat is the customer's.
                     await customers.move_identity(link, to=target)
-                return Known(target.id, target.display_name, verified=True)
+                return Known(
+                    target.id, target.display_name, verified=True, language=target.language
+                )
             if current is None:
                 current = Customer()
                 session.add(current)
@@ -73,7 +76,12 @@ class CustomerDirectory:
                 await customers.add_identity(customer=current, channel=channel, external_id=user_id)
             if not current.verified:
                 _describe(current, identity)  # the page's word, about its own session
-            return Known(current.id, current.display_name, verified=current.verified)
+            return Known(
+                current.id,
+                current.display_name,
+                verified=current.verified,
+                language=current.language,
+            )
 
 
 def _describe(customer: Customer, identity: Identity) -> None:

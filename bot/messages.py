@@ -63,6 +63,8 @@ class OutboundMessage:
     text: str
     buttons: tuple[Button, ...] = ()
     sender: str = "bot"
+    sender_name: str | None = None
+    """Who wrote it, as the customer may see it: the agent's name on an agent's reply."""
     reply_id: str | None = field(default=None, compare=False)
     """Our id for this reply (its outbox row), set when it is sent: a client that may get
     it twice (a resend after a crash) shows it once, as platforms do with their own ids."""

@@ -114,7 +114,7 @@ def to_frame(message: OutboundMessage) -> dict[str, Any]:
     if message.reply_id:
         frame["id"] = message.reply_id  # the outbox row's: the same when resent
     if message.sender != "bot":
-        frame["sender"] = message.sender
+        frame["sender"] = message.sender_name or message.sender
     return frame
 
 

@@ -27,7 +27,7 @@ from bot.channels import (
 )
 from bot.messages import Button, OutboundMessage
 from bot.storage.database import Database
-from bot.storage.models import Conversation, Message
+from bot.storage.models import Agent, Conversation, Message
 from bot.storage.repositories import ConversationRepository, MessageRepository
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ class Outbox:
                     await ConversationRepository(session).get(row.conversation_id) if row else None
                 )
                 if row is not None and owner is not None:
-                    work.append((row.id, row.channel, owner.conversation_key, _as_outbound(row)))
+                    reply = await _as_outbound(session, row)
+                    work.append((row.id, row.channel, owner.conversation_key, reply))
         sent = 0
         for row_id, channel_name, key, reply in work:
             async with self._hold((channel_name, key)):
@@ -249,7 +250,8 @@ class Outbox:
             for row in rows:
                 owner = await ConversationRepository(session).get(row.conversation_id)
                 if owner is not None:
-                    work.append((row.id, row.channel, owner.conversation_key, _as_outbound(row)))
+                    reply = await _as_outbound(session, row)
+                    work.append((row.id, row.channel, owner.conversation_key, reply))
         sent = 0
         for row_id, channel_name, key, reply in work:
             async with self._hold((channel_name, key)):
@@ -257,6 +259,13 @@ class Outbox:
         return sent
 
 
-def _as_outbound(row: Message) -> OutboundMessage:
+async def _as_outbound(session: AsyncSession, row: Message) -> OutboundMessage:
     buttons = tuple(Button(b["title"], b["payload"]) for b in row.buttons or [])
-    return OutboundMessage(row.text, buttons=buttons, sender=row.sender)
+    # An agent's reply carries the agent's name: the customer sees who answers.
+    agent = await session.get(Agent, row.agent_id) if row.agent_id is not None else None
+    return OutboundMessage(
+        row.text,
+        buttons=buttons,
+        sender=row.sender,
+        sender_name=agent.name if agent is not None else None,
+    )

@@ -21,6 +21,7 @@ from bot.storage.models import (
     Customer,
     Feedback,
     Ticket,
+    TicketStatus,
 )
 
 
@@ -121,3 +122,16 @@ class CustomerRepository:
             .limit(limit)
         )
         return (await self.session.scalars(stmt)).all()
+
+    async def open_ticket(self, customer_id: int) -> Ticket | None:
+        """The customer's latest ticket still being worked on, if any."""
+        stmt = (
+            select(Ticket)
+            .where(
+                Ticket.customer_id == customer_id,
+                Ticket.status.in_((TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)),
+            )
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()

@@ -32,7 +32,7 @@ from bot.channels.webchat import (
 )
 from bot.channels.webchat_identity import identity_of
 from bot.channels.webchat_sites import Site
-from bot.customers import CustomerDirectory, IdentityConflict
+from bot.customers import CustomerDirectory, IdentityConflict, Known
 from bot.engine.pipeline import Engine
 from bot.storage.models import Delivery, Direction
 
@@ -87,7 +87,12 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
                     raise FrameError(f"frame longer than {max_frame} characters")
                 frame = _parse(raw)
                 if isinstance(frame, dict) and frame.get("type") == "identify":
-                    await websocket.send_json(await _identify(directory, site, session, frame))
+                    known = await _identify(directory, site, session, frame)
+                    if known.verified and known.language:
+                        hint = known.language  # the shop knows the customer's language
+                    await websocket.send_json(
+                        {"type": "identity", "verified": known.verified, "name": known.name}
+                    )
                     continue
                 inbound = to_inbound(
                     session, frame, language_hint=hint, max_text=channel.max_text_chars
@@ -124,7 +129,7 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
 
 async def _identify(
     directory: CustomerDirectory, site: Site | None, session: str, frame: dict[str, Any]
-) -> dict[str, object]:
+) -> Known:
     """Who this session speaks for, from the page's ``identify`` frame.
 
     A signature that does not verify (forged, expired, for another secret) is refused
@@ -140,7 +145,7 @@ async def _identify(
         )
     except IdentityConflict as exc:
         raise FrameError(str(exc)) from None
-    return {"type": "identity", "verified": known.verified, "name": known.name}
+    return known
 
 
 def _parse(raw: str) -> Any:

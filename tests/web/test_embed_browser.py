@@ -264,8 +264,11 @@ async def test_a_signed_customer_is_named_to_the_agent_and_a_forged_one_is_not(
         )
         # The token left the frame's address (and was never sent in a request line).
         assert "#" not in await frame.locator("html").evaluate("() => location.href")
-        await chat(customer, "where is my order")
-        await expect(frame.locator(".msg-out")).to_have_count(1, timeout=WAIT_MS)
+        # Greeted by name: the shop vouched for it.
+        await chat(customer, "hello")
+        await expect(frame.locator(".msg-out").first).to_contain_text(
+            "Hello, Asha Patel!", timeout=WAIT_MS
+        )
         verified = await the_conversation(shop.db)
 
         await log_in(agent, f"http://{shop.bot}", "priya")
@@ -277,6 +280,17 @@ async def test_a_signed_customer_is_named_to_the_agent_and_a_forged_one_is_not(
         await expect(side.locator(".customer-verified")).to_have_text("verified by the shop")
         await agent.screenshot(
             path=str(screenshot_dir() / "console-customer-verified.png"), animations="disabled"
+        )
+        # The agent's reply reaches the widget under the agent's name.
+        await agent.click("#claim")
+        await expect(agent.locator("#conv-state")).to_have_text("agent", timeout=WAIT_MS)
+        await agent.fill("#reply-text", "Hi Asha, Priya here. Let me check your order.")
+        await agent.click("#reply-send")
+        reply = frame.locator(".row-out").last
+        await expect(reply.locator(".msg-sender")).to_have_text("priya", timeout=WAIT_MS)
+        await expect(reply).to_contain_text("Priya here")
+        await customer.screenshot(
+            path=str(screenshot_dir() / "embed-agent-reply.png"), animations="disabled"
         )
 
         # A token signed with another secret: refused, the chat goes on unverified, and
