@@ -196,6 +196,22 @@ async def test_unanswered_report_groups_questions_and_drafts_an_entry(rig: DeskR
     assert entry["answer"] == {"en": "TODO: write the answer"}
 
 
+async def test_declined_questions_are_listed_apart_and_never_drafted(rig: DeskRig) -> None:
+    # A confident out_of_scope is declined (no clarification, no hand-off).
+    rig.nlu.script = {**rig.nlu.script, "tell me a joke": "out_of_scope"}
+    assert await rig.push("tell me a joke", user="u1") == [rig.phrase("out_of_scope")]
+    await rig.channel.push("do you ship to canada", user="u2")  # unsure: clarified
+    async with serve_admin(rig) as (base, _):
+        admin = await logged_in(base, "ada")
+        page = await admin.http.get("/console/admin/unanswered?days=1")
+        await admin.close()
+    assert page.status_code == 200
+    drafts, declined = page.text.split('<section class="declined">')
+    assert "do you ship to canada" in drafts and "tell me a joke" not in drafts
+    assert "Declined as out of scope" in declined and "× 1" in declined
+    assert "tell me a joke" in declined
+
+
 async def test_kb_page_shows_a_broken_edit_with_file_and_line(rig: DeskRig, tmp_path: Path) -> None:
     kb_dir = tmp_path / "kb"
     shutil.copytree(TEST_KB, kb_dir)
