@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -128,6 +128,14 @@ class HistoryRepository:
 
     async def customer(self, customer_id: int) -> Customer | None:
         return await self.session.get(Customer, customer_id)
+
+    async def agent_names(self, agent_ids: Iterable[int]) -> dict[int, str]:
+        """Agents' names by id: who wrote which reply, as the customer's chat shows it."""
+        wanted = set(agent_ids)
+        if not wanted:
+            return {}
+        rows = await self.session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(wanted)))
+        return {agent_id: name for agent_id, name in rows.all()}
 
     async def tickets(self, customer_id: int, *, limit: int = 20) -> Sequence[Ticket]:
         stmt = (

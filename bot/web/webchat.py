@@ -34,6 +34,7 @@ from bot.channels.webchat_identity import identity_of
 from bot.channels.webchat_sites import Site
 from bot.customers import CustomerDirectory, IdentityConflict, Known
 from bot.engine.pipeline import Engine
+from bot.storage.agent_desk import HistoryRepository
 from bot.storage.models import Delivery, Direction
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,12 @@ def _parse(raw: str) -> Any:
 
 async def _history(engine: Engine, session: str) -> list[dict[str, object]]:
     rows = await engine.transcript(channel=WebChatChannel.name, conversation_key=session)
+    # Agents' replies are shown under the agent's name, as they were live.
+    agents: dict[int, str] = {}
+    agent_ids = {row.agent_id for row in rows if row.agent_id is not None}
+    if agent_ids:
+        async with engine.db.transaction() as db_session:
+            agents = await HistoryRepository(db_session).agent_names(agent_ids)
     history: list[dict[str, object]] = []
     for row in rows:
         if row.direction == Direction.OUT and row.delivery != Delivery.SENT:
@@ -173,5 +180,7 @@ async def _history(engine: Engine, session: str) -> list[dict[str, object]]:
             item["id"] = frame_id_of(session, row.platform_message_id)
         elif row.direction == Direction.OUT:
             item["id"] = str(row.id)  # as its live frame had it: the widget shows it once
+            if row.sender != "bot":
+                item["sender"] = agents.get(row.agent_id or 0, row.sender)
         history.append(item)
     return history

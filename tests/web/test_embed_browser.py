@@ -292,6 +292,12 @@ async def test_a_signed_customer_is_named_to_the_agent_and_a_forged_one_is_not(
         await customer.screenshot(
             path=str(screenshot_dir() / "embed-agent-reply.png"), animations="disabled"
         )
+        # And after a reload, from the stored history.
+        await customer.reload()
+        await customer.locator("#helpdesk-widget button.helpdesk-launcher").click()
+        await expect(frame.locator(".row-out").last.locator(".msg-sender")).to_have_text(
+            "priya", timeout=WAIT_MS
+        )
 
         # A token signed with another secret: refused, the chat goes on unverified, and
         # the name in it never reaches the agent as the customer's.
