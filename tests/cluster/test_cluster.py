@@ -184,6 +184,11 @@ async def traffic(
         # Orphans are due within seconds: what is not answered by then counts as lost.
         await asyncio.wait(talks, timeout=90)
         await wait_answered(everyone, within=15)
+        # A reply a killed worker sent but had not marked sent goes out again with the
+        # outbox retry (every few seconds): wait for it, so the count sees it.
+        await wait_until(
+            lambda: nothing_pending(rig.db, everyone), within=30, what="the outbox empty"
+        )
         await asyncio.sleep(2)  # a duplicate would arrive after the first answer
     finally:
         stop.set()
@@ -201,6 +206,22 @@ async def traffic(
         if len(stored) != len(conversation.questions):
             figures.problems.append(f"{conversation.key}: {len(stored)} replies in the history")
     return everyone, figures
+
+
+async def nothing_pending(db: Database, conversations: list[Conversation]) -> bool:
+    """No reply of these conversations waits in the outbox."""
+    async with db.transaction() as session:
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .join(ConversationRow, ConversationRow.id == Message.conversation_id)
+            .where(
+                Message.direction == Direction.OUT,
+                Message.delivery == Delivery.PENDING,
+                ConversationRow.conversation_key.in_([c.key for c in conversations]),
+            )
+        )
+    return not pending
 
 
 async def stored_problems(db: Database, conversations: list[Conversation]) -> list[str]:
