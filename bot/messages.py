@@ -63,8 +63,9 @@ class OutboundMessage:
     text: str
     buttons: tuple[Button, ...] = ()
     sender: str = "bot"
-    sender_name: str | None = None
-    """Who wrote it, as the customer may see it: the agent's name on an agent's reply."""
+    sender_name: str | None = field(default=None, compare=False)
+    """Who wrote it, as the customer may see it: the agent's name on an agent's reply
+    (a label, like ``reply_id`` not part of what the reply says)."""
     reply_id: str | None = field(default=None, compare=False)
     """Our id for this reply (its outbox row), set when it is sent: a client that may get
     it twice (a resend after a crash) shows it once, as platforms do with their own ids."""
