@@ -27,6 +27,7 @@ from bot.channels import Channel, ChannelRegistry, WebhookChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_sites import Site
 from bot.cluster.node import OUTBOX_NOTICE, ClusterNode
+from bot.desk.canned import CannedReplies
 from bot.desk.policy import Clock, HandoffPolicy
 from bot.desk.reception import SWEEP_EVERY_S
 from bot.desk.service import Desk
@@ -394,6 +395,9 @@ def build_desk(helpdesk: Helpdesk, *, clock: Clock | None = None) -> Desk:
         clock=clock,
         events=helpdesk.events,
         surveys=SurveyPlan.from_settings(settings.surveys),
+    )
+    desk.canned = CannedReplies.load(
+        Path(settings.handoff.canned_replies), default_language=settings.bot.default_language
     )
     return desk
 

@@ -301,6 +301,8 @@ class HandoffSettings(_Section):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     slack_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,30}$")
     """The agents' Slack channel id (C… or G…): each handoff becomes a thread there."""
+    canned_replies: str = "canned_replies.yml"
+    """The team's saved replies (docs/agents.md, "Saved replies"); a missing file: none."""
 
 
 class SlaTargetSettings(_Section):

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk.actions import AgentActions
+from bot.desk.canned import CannedReplies
 from bot.desk.core import DeskCore
 from bot.desk.policy import Clock, CustomerLine, HandoffPolicy
 from bot.desk.reception import Reception
@@ -28,7 +30,7 @@ from bot.events import DeskEvents
 from bot.i18n import Catalogue
 from bot.messages import OutboundMessage
 from bot.storage.database import Database
-from bot.storage.models import AgentPresence, Conversation, Message
+from bot.storage.models import AgentPresence, Conversation, Customer, Message, Ticket
 from bot.surveys.plan import SurveyPlan
 
 
@@ -57,6 +59,8 @@ class Desk:
             events=events,
             surveys=surveys,
         )
+        self.canned = CannedReplies(default_language=catalogue.default_language)
+        """The team's saved replies (bot/desk/canned.py); ``bot.app`` loads the file."""
         self.reception = Reception(self.core)
         self.actions = AgentActions(self.core, self.reception)
 
@@ -125,6 +129,34 @@ class Desk:
     async def take_next(self, agent_id: int) -> int | None:
         """Claim the chat routing gives this agent next; None when the queue is empty."""
         return await self.actions.take_next(agent_id)
+
+    async def canned_for(self, agent_id: int, conversation_id: int) -> list[tuple[str, str, str]]:
+        """The saved replies as (id, title, text) for this chat: in the customer's language,
+        with the customer's name, the chat's latest ticket and the agent's name filled in."""
+        if not self.canned.replies:
+            return []
+        async with self.db.transaction() as session:
+            agent = await self.core.agent(session, agent_id)
+            conversation = await self.core.conversation(session, conversation_id)
+            customer = await session.get(Customer, conversation.customer_id)
+            reference = await session.scalar(
+                select(Ticket.reference)
+                .where(Ticket.conversation_id == conversation_id)
+                .order_by(Ticket.id.desc())
+                .limit(1)
+            )
+            language = self.core.language(conversation)
+            values = {
+                "customer_name": customer.display_name if customer else None,
+                "ticket_reference": reference,
+                "agent_name": agent.name,
+            }
+        rendered = []
+        for reply in self.canned.replies.values():
+            text = self.canned.render(reply.id, language, **values)
+            assert text is not None
+            rendered.append((reply.id, reply.title, text))
+        return rendered
 
     async def reply(self, agent_id: int, conversation_id: int, text: str) -> None:
         """Send the agent's message to the customer on whatever channel they use."""

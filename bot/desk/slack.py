@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CANNED = re.compile(r"^!([a-z0-9_]{1,64})$")
+"""An agent's thread message naming a saved reply (bot/desk/canned.py)."""
+
 NOTE_PREFIX = "!note"
 """A thread reply starting with this is an internal note, never sent to the customer."""
 UNMAPPED = (
@@ -276,6 +279,17 @@ class SlackDesk:
         try:
             if text.lower().startswith(NOTE_PREFIX):
                 await self.desk.note(agent_id, conversation_id, text[len(NOTE_PREFIX) :])
+                return
+            canned = CANNED.match(text.strip())
+            if canned is not None:
+                # "!refund_timing": the saved reply, filled in, in the customer's language;
+                # not an echo, so the thread shows what the customer got.
+                saved = {i: t for i, _, t in await self.desk.canned_for(agent_id, conversation_id)}
+                if canned.group(1) not in saved:
+                    names = ", ".join(f"!{i}" for i in sorted(saved)) or "none yet"
+                    await self._tell(user, thread_ts, f"No saved reply {text.strip()}: {names}")
+                    return
+                await self.desk.reply(agent_id, conversation_id, saved[canned.group(1)])
                 return
             self._echoes.add((conversation_id, text.strip()))
             await self.desk.reply(agent_id, conversation_id, text)

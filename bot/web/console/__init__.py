@@ -94,6 +94,7 @@ class Console:
             Route("/fragments/lists", self.lists_fragment),
             Route("/c/{conversation_id:int}", self.conversation),
             Route("/c/{conversation_id:int}/fragment", self.conversation_fragment),
+            Route("/c/{conversation_id:int}/canned", self.canned),
             *(action_route(name, act) for name, act in actions.items()),
             Route("/next", self.take_next, methods=["POST"]),
             Route("/presence", self.presence, methods=["POST"]),
@@ -194,6 +195,20 @@ class Console:
         if page is None:
             return secure(Response("no such conversation", status_code=404))
         return render("conversation_live.html", login=login, page=page)
+
+    async def canned(self, request: Request) -> Response:
+        """The saved replies, filled in for this chat (the reply box's ``/id`` + Tab)."""
+        login = await self.sessions.current(request)
+        if login is None:
+            return secure(Response("login required", status_code=401))
+        try:
+            replies = await self.desk.canned_for(
+                login.agent_id, request.path_params["conversation_id"]
+            )
+        except DeskError as exc:
+            return secure(Response(str(exc), status_code=exc.status))
+        data = [{"id": i, "title": title, "text": text} for i, title, text in replies]
+        return secure(JSONResponse(data))
 
     # --- actions -------------------------------------------------------------------------------
 

@@ -228,10 +228,31 @@
     });
   }
 
+  // --- saved replies: "/id" (or its start) then Tab puts the reply, filled in, in the box ----
+  function cannedReplies() {
+    const form = document.getElementById("reply-form");
+    if (!form) return;
+    const text = form.querySelector("textarea");
+    let replies = null;
+    text.addEventListener("keydown", async (key) => {
+      const typed = /^\/([a-z0-9_]*)$/.exec(text.value.trim());
+      if (key.key !== "Tab" || !typed) return;
+      key.preventDefault();
+      if (replies === null) {
+        const url = form.action.replace(/\/reply$/, "/canned");
+        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        replies = response.ok ? await response.json() : [];
+      }
+      const found = replies.find((r) => r.id === typed[1]) || replies.find((r) => r.id.startsWith(typed[1]));
+      if (found) { text.value = found.text; } else { showError("No saved reply starts with /" + typed[1] + "."); }
+    });
+  }
+
   const presence = document.getElementById("presence-select");
   if (presence) presence.addEventListener("change", () => presence.form.submit());
   localizeTimes(document);
   ajaxForm("reply-form");
+  cannedReplies();
   ajaxForm("note-form");
   scrollDown();
   connect();
