@@ -37,9 +37,10 @@ setup: $(VENV)/.installed $(RASA_VENV)/.installed
 
 # Debian packages the tests use: Chromium for the browser tests (Playwright's own
 # browser download cannot work offline), HAProxy in front of the cluster test's workers,
-# nginx, docker-compose and openssl (throwaway certificates) to check the deploy files.
+# nginx, docker-compose and openssl (throwaway certificates) to check the deploy files,
+# Dovecot as the IMAP server of the email channel's tests.
 # Installed when missing and root.
-SYSTEM_PACKAGES := chromium:chromium haproxy:haproxy nginx:nginx docker-compose:docker-compose openssl:openssl
+SYSTEM_PACKAGES := chromium:chromium haproxy:haproxy nginx:nginx docker-compose:docker-compose openssl:openssl dovecot:dovecot-imapd
 system-packages:
 	@PATH="$$PATH:/usr/sbin"; missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \

@@ -152,6 +152,20 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
                 catalogue=Catalogue.load(default_language=settings.bot.default_language),
             )
         )
+    email = settings.channels.email
+    if email.enabled and email.address and email.imap_host and secrets.email_imap_password:
+        from bot.channels.email.channel import email_channel
+
+        smtp_password = secrets.email_smtp_password
+        channels.append(
+            email_channel(
+                email,
+                imap_password=secrets.email_imap_password.get_secret_value(),
+                smtp_password=smtp_password.get_secret_value() if smtp_password else None,
+                max_text_chars=settings.channels.max_text_chars,
+                catalogue=Catalogue.load(default_language=settings.bot.default_language),
+            )
+        )
     return channels
 
 
@@ -286,6 +300,13 @@ def build_helpdesk(
     registry = ChannelRegistry()
     for channel in channels:
         registry.add(channel)
+        if channel.name == "email":
+            # Threads outlive the process: the stored history gives a reply its headers.
+            from bot.channels.email.channel import EmailChannel
+            from bot.tickets.email_threads import EmailThreadDirectory
+
+            if isinstance(channel, EmailChannel):
+                channel.directory = EmailThreadDirectory(db)
     events = DeskEvents()
     node = join_cluster(settings, secrets, events)
     engine = Engine(

@@ -250,10 +250,51 @@ class SlackSettings(_Section):
     events_path: str = "/slack/events"
 
 
+class EmailSettings(_Section):
+    """A support mailbox (docs/email.md). It runs when ``address`` and ``imap_host`` are set
+    and ``EMAIL_IMAP_PASSWORD`` is in the environment (``EMAIL_SMTP_PASSWORD`` for SMTP,
+    else the same password)."""
+
+    enabled: bool = True
+    address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    """The support address: the From of every mail the bot sends, and the login unless
+    ``imap_user``/``smtp_user`` say otherwise."""
+    display_name: str = "Support"
+    imap_host: str | None = None
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_tls: Literal["ssl", "none"] = "ssl"
+    """``ssl``: IMAPS (port 993); ``none``: plain, for a server on localhost only."""
+    imap_user: str | None = None
+    mailbox: str = "INBOX"
+    """The folder new mail arrives in."""
+    processed_folder: str | None = None
+    """Where a mail is moved once stored (created if missing); unset: it stays, marked
+    seen."""
+    idle: bool = True
+    """Wait for new mail with IMAP IDLE where the server offers it, else poll."""
+    idle_s: float = Field(default=600, ge=5, le=1740)
+    """How long one IDLE waits before it is renewed (servers drop it after 30 minutes)."""
+    poll_s: float = Field(default=60, gt=0, le=3600)
+    """How often to look for new mail without IDLE."""
+    smtp_host: str | None = None
+    """Unset: the IMAP host."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_timeout_s: float = Field(default=30, gt=0, le=300)
+    answer_faqs: bool = True
+    """The bot answers mail it understands; false: every new mail goes to the agents'
+    queue (a ticket when nobody is on duty)."""
+    max_mails_per_sender_hour: int = Field(default=20, ge=1, le=10_000)
+    """Mails from one address beyond this in an hour are left unanswered in the mailbox:
+    the brake on a loop with an autoresponder that marks nothing."""
+
+
 class ChannelsSettings(_Section):
     webchat: WebchatSettings = Field(default_factory=WebchatSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     max_text_chars: int = Field(default=4096, ge=100, le=100_000)
     """Telegram and Slack keep this much of a customer's text; the customer is told when a
     message was cut (Telegram's own limit is 4096; Slack allows 40,000)."""
@@ -460,6 +501,8 @@ class Secrets(BaseSettings):
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    email_imap_password: SecretStr | None = Field(default=None, alias="EMAIL_IMAP_PASSWORD")
+    email_smtp_password: SecretStr | None = Field(default=None, alias="EMAIL_SMTP_PASSWORD")
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
     rasa_token: SecretStr | None = Field(default=None, alias="RASA_TOKEN")
