@@ -24,13 +24,16 @@ from pathlib import Path
 
 import yaml
 
+from bot.settings import ConfigError
+
 PLACEHOLDERS = frozenset({"customer_name", "ticket_reference", "agent_name"})
 ID = re.compile(r"^[a-z0-9_]{1,64}$")
 MAX_TEXT = 4000
 
 
-class CannedError(Exception):
-    """The canned replies file is invalid; the message says where and why."""
+class CannedError(ConfigError):
+    """The canned replies file is invalid; the message says where and why (``helpdesk``
+    prints it and exits 2, as for any configuration error)."""
 
 
 @dataclass(frozen=True, slots=True)
