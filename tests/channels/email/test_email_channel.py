@@ -8,6 +8,9 @@ Each test runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import Any
@@ -24,7 +27,7 @@ from bot.storage.database import Database
 from bot.storage.models import Conversation, ConversationState, Direction, Message, Ticket
 from bot.tickets.email_threads import EmailThreadDirectory
 from tests.channels.email.mails import SUPPORT, bounce, mail, raw
-from tests.conftest import TEST_KB
+from tests.conftest import ROOT, TEST_KB
 from tests.support.desk import OPEN, SUNDAY, DeskRig, make_rig
 from tests.support.imap_client import MailboxClient
 from tests.support.mail_servers import PASSWORD, USER, Dovecot, SmtpServer
@@ -377,3 +380,63 @@ async def test_smtp_refusals_are_permanent_and_outages_are_retried(smtp: SmtpSer
     smtp.start()
     await channel.send(key, reply)
     assert len(smtp.mails()) == 2
+
+
+# --- kill -9 mid-fetch -------------------------------------------------------------------------
+
+
+async def test_a_worker_killed_mid_fetch_loses_and_duplicates_nothing(
+    db: Database, db_url: str, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    box = MailboxClient(dovecot)
+    senders = [f"customer{n}@example.org" for n in range(10)]
+    ids = []
+    for round_ in range(3):
+        for n, sender in enumerate(senders):
+            message_id = f"<m{round_}.{n}@example.org>"
+            ids.append(message_id)
+            await box.deliver(raw(mail("Where is my order?", sender=sender, message_id=message_id)))
+
+    def worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.email_worker",
+                db_url,
+                str(dovecot.port),
+                str(smtp.port),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    first = worker()
+    try:
+        await wait_until(
+            lambda: _count(inbound_rows(db), 5), within=120, what="the first worker storing"
+        )
+    finally:
+        first.kill()  # SIGKILL: no shutdown, no cleanup
+        first.wait()
+    stored_at_kill = len(await inbound_rows(db))
+    assert stored_at_kill < len(ids), "the kill came too late to test anything"
+
+    second = worker()
+    try:
+        await wait_until(lambda: _all_seen(box, len(ids)), within=180, what="every mail marked")
+        await wait_until(
+            lambda: {m["In-Reply-To"] for m in smtp.mails()} >= set(ids),
+            within=180,
+            what="every mail answered",
+        )
+    finally:
+        second.kill()
+        second.wait()
+    rows = await inbound_rows(db)
+    assert sorted(r.platform_message_id or "" for r in rows) == sorted(ids)  # once each
+    answers = [m["In-Reply-To"] for m in smtp.mails()]
+    # A reply in flight at the kill may go out again (SMTP has no idempotency): at most
+    # one per conversation that was mid-turn.
+    assert len(answers) - len(ids) <= len(senders)
+    print(f"stored at the kill: {stored_at_kill}/{len(ids)}; answers sent: {len(answers)}")
