@@ -233,7 +233,10 @@ class Outbox:
     async def flush(
         self, *, channel: str | None = None, conversation_key: str | None = None
     ) -> int:
-        """Send replies that are stored but not yet delivered; returns how many went out."""
+        """Send replies that are stored but not yet delivered; returns how many went out.
+
+        Each conversation's replies go in order, holding its line, and one that cannot go
+        now holds back the later ones (order per conversation, as in a turn)."""
         async with self.db.transaction() as session:
             conversation_id = None
             if channel is not None and conversation_key is not None:
@@ -246,17 +249,31 @@ class Outbox:
             rows = await MessageRepository(session).pending_outbound(
                 channel=channel, conversation_id=conversation_id
             )
-            work = []
+            work: dict[tuple[str, str], list[tuple[int, OutboundMessage]]] = {}
             for row in rows:
                 owner = await ConversationRepository(session).get(row.conversation_id)
                 if owner is not None:
                     reply = await _as_outbound(session, row)
-                    work.append((row.id, row.channel, owner.conversation_key, reply))
+                    work.setdefault((row.channel, owner.conversation_key), []).append(
+                        (row.id, reply)
+                    )
         sent = 0
-        for row_id, channel_name, key, reply in work:
+        for (channel_name, key), replies in work.items():
             async with self._hold((channel_name, key)):
-                sent += await self.send(row_id, channel_name, key, reply)
+                sent += await self.send_all(replies, channel_name, key)
         return sent
+
+    async def pending_before(
+        self, conversation_id: int, row_id: int
+    ) -> list[tuple[int, OutboundMessage]]:
+        """The conversation's replies stored before ``row_id`` and not sent yet, oldest
+        first: a dead worker's, or ones that met a platform outage. A turn sends them
+        before its own (it holds the conversation's line, so nobody else sends them)."""
+        async with self.db.transaction() as session:
+            rows = await MessageRepository(session).pending_outbound(
+                conversation_id=conversation_id, before=row_id
+            )
+            return [(row.id, await _as_outbound(session, row)) for row in rows]
 
 
 async def _as_outbound(session: AsyncSession, row: Message) -> OutboundMessage:

@@ -222,6 +222,11 @@ class Engine:
             return Turn([], answer.conversation.id)
         # Deliver: the replies are committed; send them in order, still in line, and mark
         # them sent together. Rows this turn committed in line are not read back first.
+        # Earlier replies still waiting (a worker died between storing and sending them,
+        # or the platform was down) go first; while one of them cannot, these wait too.
+        conversation_id = answer.conversation.id
+        if answer.rows and not await self._send_waiting(inbound, conversation_id, answer.rows[0]):
+            return Turn(answer.replies, answer.conversation.id, answer.state_changed)
         await self.outbox.send_all(
             list(zip(answer.rows, answer.replies, strict=True)),
             inbound.channel,
@@ -229,6 +234,17 @@ class Engine:
             fresh=live,
         )
         return Turn(answer.replies, answer.conversation.id, answer.state_changed)
+
+    async def _send_waiting(
+        self, inbound: InboundMessage, conversation_id: int, first: int
+    ) -> bool:
+        """Send the conversation's replies stored before ``first`` and still unsent;
+        whether none is left waiting."""
+        waiting = await self.outbox.pending_before(conversation_id, first)
+        if not waiting:
+            return True
+        await self.outbox.send_all(waiting, inbound.channel, inbound.conversation_key)
+        return not await self.outbox.pending_before(conversation_id, first)
 
     def _decider(self) -> Decider:
         detects = self.desk.detects_frustration if self.desk else self.options.frustration

@@ -410,8 +410,14 @@ class MessageRepository:
         return (await self.session.scalars(stmt.order_by(Message.id).limit(limit))).all()
 
     async def pending_outbound(
-        self, *, channel: str | None = None, conversation_id: int | None = None, limit: int = 100
+        self,
+        *,
+        channel: str | None = None,
+        conversation_id: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
     ) -> Sequence[Message]:
+        """Replies stored and not sent yet, oldest first; ``before``: stored before that row."""
         stmt = select(Message).where(
             Message.direction == Direction.OUT, Message.delivery == Delivery.PENDING
         )
@@ -419,6 +425,8 @@ class MessageRepository:
             stmt = stmt.where(Message.channel == channel)
         if conversation_id is not None:
             stmt = stmt.where(Message.conversation_id == conversation_id)
+        if before is not None:
+            stmt = stmt.where(Message.id < before)
         return (await self.session.scalars(stmt.order_by(Message.id).limit(limit))).all()
 
     async def unprocessed_inbound(

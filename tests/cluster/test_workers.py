@@ -26,6 +26,7 @@ from bot.messages import OutboundMessage
 from bot.nlu.rasa_server import RasaSupervisor
 from bot.storage.database import Database
 from bot.storage.models import Delivery, Direction, Message
+from bot.storage.repositories import ConversationRepository
 from tests.conftest import TEST_KB, _empty_tables, engine_options
 from tests.support.fake_channel import FakeChannel
 from tests.support.stored_rows import stored_rows
@@ -170,3 +171,55 @@ async def test_a_new_message_answers_a_dead_workers_earlier_one_first(
         answer("payment_methods"),
     ]
     assert await alive.engine.answer_orphans(older_than_s=0.0) == 0
+
+
+async def test_a_reply_a_dead_worker_stored_but_never_sent_goes_out_before_the_next(
+    workers: list[Worker],
+) -> None:
+    dead, alive = workers
+    await alive.channel.push("Returns", payload="/faq return_policy", user="fay")
+    # The dead worker committed a reply (an agent's, or its turn's) and died before sending.
+    async with dead.db.transaction() as session:
+        conversation = await ConversationRepository(session).find(
+            channel="fake", conversation_key="chat-fay"
+        )
+        assert conversation is not None
+        await dead.engine.store_outbound(
+            session, conversation, [OutboundMessage("stored, never sent")], language="en"
+        )
+    await alive.channel.push("Payment", payload="/faq payment_methods", user="fay")
+    assert [m.text for m in alive.channel.sent_to("fay")] == [
+        answer("return_policy"),
+        "stored, never sent",
+        answer("payment_methods"),
+    ]
+    assert await alive.engine.flush_outbox() == 0  # nothing left, nothing sent twice
+
+
+async def test_while_an_earlier_reply_cannot_go_the_next_ones_wait_behind_it(
+    workers: list[Worker],
+) -> None:
+    worker = workers[0]
+    worker.channel.fail_sends = 2  # the platform is down for two sends
+    await worker.channel.push("Returns", payload="/faq return_policy", user="gil")
+    await worker.channel.push("Payment", payload="/faq payment_methods", user="gil")
+    # The second turn tried the first reply again (and failed), and kept its own back.
+    assert worker.channel.sent_to("gil") == []
+    assert await worker.engine.flush_outbox() == 2  # the retry sends both, in order
+    assert [m.text for m in worker.channel.sent_to("gil")] == [
+        answer("return_policy"),
+        answer("payment_methods"),
+    ]
+
+
+async def test_once_the_platform_is_back_the_next_turn_sends_the_earlier_reply_first(
+    workers: list[Worker],
+) -> None:
+    worker = workers[0]
+    worker.channel.fail_sends = 1  # down for the first reply only
+    await worker.channel.push("Returns", payload="/faq return_policy", user="hal")
+    await worker.channel.push("Payment", payload="/faq payment_methods", user="hal")
+    assert [m.text for m in worker.channel.sent_to("hal")] == [
+        answer("return_policy"),
+        answer("payment_methods"),
+    ]
