@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Exists, and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from bot.storage.models import (
     Conversation,
@@ -72,16 +72,21 @@ class SurveyStore:
         return customer is None or customer.surveys_opted_out_at is not None
 
     async def answered_and_left(
-        self, *, since: datetime, until: datetime
+        self, *, since: datetime, until: datetime, surveyed_since: datetime, limit: int = 500
     ) -> Sequence[tuple[Message, Conversation]]:
         """Customer messages with an FAQ intent in [since, until] that the bot replied to
-        and after which the customer wrote nothing, in chats the bot still has."""
+        and after which the customer wrote nothing, in chats the bot still has; customers
+        who opted out or had a survey since ``surveyed_since`` are left out here, so the
+        ones already asked never crowd the others out of the limit."""
         later_in = aliased(Message)
         reply = aliased(Message)
         stmt = (
             select(Message, Conversation)
             .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(Customer, Customer.id == Conversation.customer_id)
             .where(
+                Customer.surveys_opted_out_at.is_(None),
+                ~_surveyed(Conversation.customer_id, surveyed_since),
                 Message.direction == Direction.IN,
                 Message.intent.like("faq/%"),
                 Message.created_at >= since,
@@ -103,17 +108,20 @@ class SurveyStore:
                 ),
             )
             .order_by(Message.id)
-            .limit(500)
+            .limit(limit)
         )
         return [(m, c) for m, c in (await self.session.execute(stmt)).all()]
 
-    async def resolved_for_follow_up(
-        self, *, since: datetime, until: datetime
-    ) -> Sequence[Ticket]:
-        """Tickets resolved in [since, until], still resolved, with a conversation to ask on."""
+    async def resolved_for_follow_up(self, *, since: datetime, until: datetime) -> Sequence[Ticket]:
+        """Tickets resolved in [since, until], still resolved, with a conversation to ask
+        on, not asked about yet."""
+        asked = exists().where(
+            SurveyRequest.ticket_id == Ticket.id, SurveyRequest.kind == FOLLOW_UP_KIND
+        )
         stmt = (
             select(Ticket)
             .where(
+                ~asked,
                 Ticket.status == TicketStatus.RESOLVED,
                 Ticket.resolved_at >= since,
                 Ticket.resolved_at <= until,
@@ -125,14 +133,27 @@ class SurveyStore:
         return (await self.session.scalars(stmt)).all()
 
     async def nps_candidates(
-        self, *, active_since: datetime, known_before: datetime
+        self,
+        *,
+        active_since: datetime,
+        known_before: datetime,
+        surveyed_since: datetime,
+        nps_since: datetime,
     ) -> Sequence[Conversation]:
         """Each customer's latest conversation with a message since ``active_since``, for
-        customers who have known us since ``known_before`` and not opted out."""
+        customers who have known us since ``known_before``, not opted out, with no survey
+        since ``surveyed_since`` and no NPS since ``nps_since``."""
+        nps = exists().where(
+            SurveyRequest.customer_id == Conversation.customer_id,
+            SurveyRequest.kind == "nps",
+            SurveyRequest.asked_at >= nps_since,
+        )
         latest = (
             select(func.max(Conversation.id).label("id"))
             .join(Customer, Customer.id == Conversation.customer_id)
             .where(
+                ~_surveyed(Conversation.customer_id, surveyed_since),
+                ~nps,
                 Customer.surveys_opted_out_at.is_(None),
                 Customer.created_at <= known_before,
                 Conversation.updated_at >= active_since,
@@ -143,3 +164,12 @@ class SurveyStore:
         )
         stmt = select(Conversation).where(Conversation.id.in_(select(latest.c.id)))
         return (await self.session.scalars(stmt.order_by(Conversation.id).limit(500))).all()
+
+
+def _surveyed(customer_id: InstrumentedAttribute[int], since: datetime) -> Exists:
+    """The customer had a survey (not a follow-up) since ``since``."""
+    return exists().where(
+        SurveyRequest.customer_id == customer_id,
+        SurveyRequest.kind != FOLLOW_UP_KIND,
+        SurveyRequest.asked_at >= since,
+    )

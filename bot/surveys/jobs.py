@@ -66,6 +66,8 @@ class SurveyJobs:
         self.phrases = phrases
         self.answer_threshold = answer_threshold
         self.clock: Clock = clock or SystemClock()
+        self.batch = 500
+        """Answers looked at per run; the asked and the throttled are not among them."""
 
     async def run(self) -> Asked:
         """One round of all three; returns what it asked."""
@@ -85,7 +87,10 @@ class SurveyJobs:
         rows: list[int] = []
         async with self.db.transaction() as session:
             found = await SurveyStore(session).answered_and_left(
-                since=now - self.plan.look_back, until=now - self.plan.quiet
+                since=now - self.plan.look_back,
+                until=now - self.plan.quiet,
+                surveyed_since=now - self.plan.min_between,
+                limit=self.batch,
             )
             for question, conversation in found:
                 if not was_acted_on(
@@ -157,7 +162,10 @@ class SurveyJobs:
         rows: list[int] = []
         async with self.db.transaction() as session:
             candidates = await SurveyStore(session).nps_candidates(
-                active_since=now - NPS_ACTIVE_WITHIN, known_before=now - self.plan.nps_first_after
+                active_since=now - NPS_ACTIVE_WITHIN,
+                known_before=now - self.plan.nps_first_after,
+                surveyed_since=now - self.plan.min_between,
+                nps_since=now - self.plan.nps_every,
             )
             for conversation in candidates:
                 if now - aware(conversation.updated_at) < self.plan.quiet:

@@ -199,3 +199,17 @@ async def test_every_survey_question_is_in_every_language() -> None:
 def test_an_occasion_belongs_to_one_survey() -> None:
     with pytest.raises(ValueError, match="agent_resolved is asked by both csat and ces"):
         Settings.model_validate({"surveys": {"ces": {"when": ["agent_resolved"]}}})
+
+
+async def test_customers_already_asked_never_hold_the_others_back(db: Database) -> None:
+    rig = await survey_rig(db)
+    await rig.push("where is my order")
+    await rig.push("where is my order", user="bob")
+    await rig.push("where is my order", user="cleo")
+    clock = FakeClock(datetime.now(UTC) + timedelta(minutes=40))
+    job = jobs(rig, clock)
+    job.batch = 1  # one answer looked at per run: the asked ones must drop out of it
+    assert [(await job.run()).bot_resolved for _ in range(4)] == [1, 1, 1, 0]
+    assert {rig.sent(user)[-1].text for user in ("alice", "bob", "cleo")} == {
+        rig.phrase("ces_request")
+    }
