@@ -160,7 +160,7 @@ async def test_asking_for_a_human_queues_the_conversation(pipeline: Pipeline) ->
 
 # Unsure on the test model: out_of_scope below its threshold (0.5). Gibberish, by
 # contrast, is a confident out_of_scope there and is declined (tests/engine/test_out_of_scope.py).
-UNSURE = ("I was wondering", "my cousin said something")
+UNSURE = ("I was wondering", "I have a question")
 
 
 async def test_low_confidence_twice_clarifies_then_hands_off(pipeline: Pipeline) -> None:
