@@ -179,6 +179,9 @@ async def test_slash_id_and_tab_fill_the_reply_box_in_chromium(db: Database) -> 
             await box.fill("/zzz")
             await box.press("Tab")
             await expect(box).to_have_value("/zzz")  # no such reply: nothing replaced
+            await expect(page.locator("#flash-live")).to_contain_text(
+                "Saved replies: /refund_timing (Refund timing), /ticket_update"
+            )
         finally:
             await browser.close()
     assert errors == [], errors

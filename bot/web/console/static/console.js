@@ -244,7 +244,9 @@
         replies = response.ok ? await response.json() : [];
       }
       const found = replies.find((r) => r.id === typed[1]) || replies.find((r) => r.id.startsWith(typed[1]));
-      if (found) { text.value = found.text; } else { showError("No saved reply starts with /" + typed[1] + "."); }
+      if (found) { text.value = found.text; return; }
+      const names = replies.map((r) => "/" + r.id + " (" + r.title + ")").join(", ");
+      showError("No saved reply starts with /" + typed[1] + ". Saved replies: " + (names || "none yet") + ".");
     });
   }
 
