@@ -519,11 +519,5 @@ async def test_kill_9_of_a_worker_and_a_rasa_mid_stream_loses_nothing_and_keeps_
     assert figures.answered == figures.messages == 72
     assert figures.orphan_max_s <= 10, figures
     assert stored == []
-    if figures.out_of_order:
-        # Not strict: the kill hits this window in about half of the runs. Remove once the
-        # engine sends a conversation's earlier pending replies before a turn's own.
-        pytest.xfail(
-            "known: a reply a killed worker committed but had not sent goes out with the "
-            "outbox retry, after later replies of its conversation: " + "; ".join(figures.problems)
-        )
+    assert figures.out_of_order == 0, figures.problems
     assert figures.problems == []
