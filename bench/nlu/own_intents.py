@@ -39,13 +39,14 @@ OWN = ("ticket_status", "human_handoff", "feedback")
 @contextmanager
 def evidence(on: bool) -> Iterator[None]:
     """Judge with the rule (as shipped) or without it."""
-    original = bot.nlu.decision.require_evidence
+    module: Any = bot.nlu.decision
+    original = module.require_evidence
     if not on:
-        bot.nlu.decision.require_evidence = lambda result: result
+        module.require_evidence = lambda result: result
     try:
         yield
     finally:
-        bot.nlu.decision.require_evidence = original
+        module.require_evidence = original
 
 
 def summary(predictions: list[Prediction]) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def summary(predictions: list[Prediction]) -> dict[str, Any]:
 
 
 def both(parsed: list[Parsed], judge_at: Callable[[list[Parsed]], list[Prediction]]) -> Any:
-    out = {}
+    out: dict[str, Any] = {}
     for on in (False, True):
         with evidence(on):
             predictions = judge_at(parsed)
