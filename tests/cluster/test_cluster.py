@@ -421,6 +421,56 @@ async def test_two_agents_on_two_workers_claiming_one_queued_chat_have_one_winne
         await dan.close()
 
 
+async def test_an_agents_reply_on_worker_1_reaches_a_web_chat_socket_on_worker_3(
+    rig: Rig,
+) -> None:
+    """The customer's socket lives on worker 3; the agent answers from worker 1's console:
+    worker 1 stores the reply, cannot send it, and worker 3 (asked over Redis) does."""
+    one, three = rig.cluster.workers[0], rig.cluster.workers[2]
+    await add_agent(
+        rig.db, name="eve", languages=["en"], max_chats=3, role="agent", password=PASSWORD
+    )
+    eve, socket = await agent_online(one.url, "eve")
+    session = "desk-reply-0001-session"
+    url = f"{three.url.replace('http', 'ws', 1)}/ws/chat?lang=en&session={session}"
+    try:
+        async with connect(url) as customer:
+            assert json.loads(await customer.recv())["type"] == "history"
+            await customer.send(json.dumps({"type": "message", "id": "r1", "text": "/human"}))
+            await next_event_frame(customer, "ack")
+            chat = await conversation_id_eventually(rig.db, "webchat", session)
+            claimed = await eve.post(f"/console/c/{chat}/claim", headers=JSON)
+            assert claimed.status_code == 200, claimed.text
+            replied = await eve.post(
+                f"/console/c/{chat}/reply", {"text": "Hi, Eve here from worker one"}, headers=JSON
+            )
+            assert replied.status_code == 200, replied.text
+            # Well inside the outbox retry's 5 s: the notice, not the retry, carried it.
+            started = asyncio.get_running_loop().time()
+            frame = await next_message_with(customer, "Eve here", within=10)
+            waited = asyncio.get_running_loop().time() - started
+            assert frame["text"] == "Hi, Eve here from worker one"
+            assert waited < 4.5, waited
+    finally:
+        await socket.close()
+        await eve.close()
+
+
+JSON = {"Accept": "application/json"}
+
+
+async def next_message_with(ws: ClientConnection, text: str, within: float) -> dict[str, Any]:
+    """The first web chat frame whose text contains ``text``."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                frame = json.loads(await ws.recv())
+                if text in str(frame.get("text", "")):
+                    return dict(frame)
+    except TimeoutError:
+        raise AssertionError(f"no frame with {text!r} on the web chat within {within} s") from None
+
+
 async def _is(value: Awaitable[str], wanted: str) -> bool:
     return await value == wanted
 
