@@ -113,8 +113,10 @@ class EmailChannel:
 
     async def stop(self) -> None:
         if self._runner is not None:
-            self._runner.cancel()
-            await asyncio.gather(self._runner, return_exceptions=True)
+            # Cancel until it ends: aioimaplib's timeouts can swallow one cancellation.
+            while not self._runner.done():
+                self._runner.cancel()
+                await asyncio.wait({self._runner}, timeout=1.0)
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- inbound -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ Mails are handed over one at a time in UID order, so a thread's mails keep their
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -57,6 +56,7 @@ class MailboxReader:
         """True while waiting in IDLE (tests wait for it before delivering mail)."""
         self.rounds = 0
         """Completed looks at the mailbox (tests and health checks)."""
+        self._held = 0  # mails held back in a row: the pause before the next try grows
 
     async def run(self) -> None:
         failures = 0
@@ -64,6 +64,9 @@ class MailboxReader:
             try:
                 await self._session()
             except (OSError, TimeoutError, aioimaplib.AioImapException, ImapError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # a stop that a library's timeout turned into another error
                 self.connected.clear()
                 self.idling = False
                 failures += 1
@@ -106,31 +109,41 @@ class MailboxReader:
         finally:
             self.connected.clear()
             self.idling = False
-            with contextlib.suppress(Exception):  # the connection may be gone already
-                await asyncio.wait_for(client.logout(), 5)
+            _close(client)
 
     async def _drain(self, client: aioimaplib.IMAP4) -> bool:
-        """Hand over every unseen mail; True when one was held back (look again later)."""
+        """Hand over every unseen mail; True to look again at once.
+
+        Again when a mail was held back (after a pause: the rest waits, order matters
+        within a thread), or when the server announced new mail (an untagged EXISTS) in
+        the answer to one of these commands: IDLE would not announce it a second time.
+        """
         response = await client.uid_search("UNSEEN")
         _ok(response, "SEARCH")
-        uids = sorted(int(x) for x in response.lines[0].split() if x.isdigit())
-        for uid in uids:
+        announced = _announces_mail(response)
+        for uid in _search_uids(response):
             fetched = await client.uid("fetch", str(uid), "(BODY.PEEK[])")
             _ok(fetched, "FETCH")
+            announced = announced or _announces_mail(fetched)
             raw = next((bytes(line) for line in fetched.lines if isinstance(line, bytearray)), None)
             if raw is None:
                 continue  # expunged meanwhile
             if not await self._receive(raw):
-                await asyncio.sleep(_BACKOFF[1])
-                return True  # the rest waits: order matters within a thread
-            await self._settle(client, uid)
-        return False
+                self._held += 1
+                await asyncio.sleep(_BACKOFF[min(self._held, len(_BACKOFF)) - 1])
+                return True
+            self._held = 0
+            announced = await self._settle(client, uid) or announced
+        return announced
 
-    async def _settle(self, client: aioimaplib.IMAP4, uid: int) -> None:
-        _ok(await client.uid("store", str(uid), "+FLAGS.SILENT", "(\\Seen)"), "STORE")
+    async def _settle(self, client: aioimaplib.IMAP4, uid: int) -> bool:
+        """Mark the mail (and move it); True when the server announced new mail meanwhile."""
+        stored = await client.uid("store", str(uid), "+FLAGS.SILENT", "(\\Seen)")
+        _ok(stored, "STORE")
         folder = self.account.processed_folder
         if folder:
             _ok(await client.uid("move", str(uid), folder), f"MOVE {folder}")
+        return _announces_mail(stored)
 
     async def _wait_idle(self, client: aioimaplib.IMAP4) -> None:
         """Wait for the server to announce new mail (or for the IDLE to need renewing)."""
@@ -147,6 +160,31 @@ class MailboxReader:
             self.idling = False
         client.idle_done()
         await asyncio.wait_for(idle, self.account.timeout_s)
+
+
+def _close(client: aioimaplib.IMAP4) -> None:
+    """Drop the connection at once. Not LOGOUT: with an IDLE pending (or the server gone)
+    aioimaplib's logout waits on it, and cancelling that wait can hang the shutdown."""
+    waiter = getattr(client, "_idle_waiter", None)
+    if waiter is not None:
+        waiter.cancel()
+    for task in list(getattr(client, "tasks", ())):
+        task.cancel()
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
+
+
+def _search_uids(response: aioimaplib.Response) -> list[int]:
+    """The UIDs of a SEARCH answer: its line of numbers, not an untagged ``3 EXISTS``."""
+    for line in response.lines[:-1]:
+        if isinstance(line, bytes) and all(token.isdigit() for token in line.split()):
+            return sorted(int(token) for token in line.split())
+    return []
+
+
+def _announces_mail(response: aioimaplib.Response) -> bool:
+    return any(isinstance(line, bytes) and line.endswith(b" EXISTS") for line in response.lines)
 
 
 def _ok(response: aioimaplib.Response, what: str) -> None:
