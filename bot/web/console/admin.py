@@ -101,9 +101,7 @@ class AdminPages:
             return secure(Response("admins only", status_code=403))
         return login
 
-    async def _numbers(
-        self, request: Request
-    ) -> tuple[Numbers, SurveyNumbers, datetime, datetime]:
+    async def _numbers(self, request: Request) -> tuple[Numbers, SurveyNumbers, datetime, datetime]:
         start, end = period_from(dict(request.query_params), today=datetime.now(UTC).date())
         async with self.db.transaction() as session:
             numbers = await numbers_for_period(
