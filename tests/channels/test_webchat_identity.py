@@ -16,6 +16,7 @@ NOW = time.time()
 def test_a_signed_token_names_a_verified_customer() -> None:
     token = customer_token(
         SECRET,
+        now=NOW,
         sub="cust-42",
         name="Asha Patel",
         email="asha@example.com",
@@ -35,8 +36,8 @@ def test_a_signed_token_names_a_verified_customer() -> None:
 @pytest.mark.parametrize(
     ("token", "why"),
     [
-        (customer_token(b"another secret"), "bad signature"),
-        (customer_token(SECRET, ttl_s=-120), "expired"),
+        (customer_token(b"another secret", now=NOW), "bad signature"),
+        (customer_token(SECRET, now=NOW, ttl_s=-120), "expired"),
         (sign_jwt({"sub": "42"}, SECRET), "'exp'"),
         (sign_jwt({"sub": "42", "exp": NOW + 60}, SECRET, header={"alg": "none"}), "HS256"),
         (sign_jwt({"sub": "42", "exp": NOW + 60}, SECRET, header={"alg": "HS512"}), "HS256"),
@@ -45,10 +46,10 @@ def test_a_signed_token_names_a_verified_customer() -> None:
         (sign_jwt({"sub": 42, "exp": NOW + 60}, SECRET), "'sub'"),
         (sign_jwt({"sub": "42", "exp": True}, SECRET), "'exp'"),
         (sign_jwt({"sub": "42", "exp": NOW + 600, "nbf": NOW + 300}, SECRET), "future"),
-        (customer_token(SECRET, email="not an address"), "email"),
-        (customer_token(SECRET, locale="<script>"), "locale"),
-        (customer_token(SECRET, name="x" * 201), "'name'"),
-        (customer_token(SECRET, name="nul\x00"), "'name'"),
+        (customer_token(SECRET, now=NOW, email="not an address"), "email"),
+        (customer_token(SECRET, now=NOW, locale="<script>"), "locale"),
+        (customer_token(SECRET, now=NOW, name="x" * 201), "'name'"),
+        (customer_token(SECRET, now=NOW, name="nul\x00"), "'name'"),
         ("a.b", "not a JWT"),
         ("!!!.e30.x", "base64url"),
         (f"{_b64(b'[]')}.e30.x", "JSON object"),
@@ -61,7 +62,7 @@ def test_a_token_that_does_not_verify_is_refused(token: str, why: str) -> None:
 
 
 def test_a_payload_changed_after_signing_is_refused() -> None:
-    head, _, signature = customer_token(SECRET, sub="42").split(".")
+    head, _, signature = customer_token(SECRET, now=NOW, sub="42").split(".")
     other = customer_token(b"whatever", sub="1").split(".")[1]
     with pytest.raises(IdentityRefused, match="bad signature"):
         identity_of({"token": f"{head}.{other}.{signature}"}, secret=SECRET, now=NOW)
@@ -69,7 +70,7 @@ def test_a_payload_changed_after_signing_is_refused() -> None:
 
 def test_a_site_without_a_secret_verifies_nobody() -> None:
     with pytest.raises(IdentityRefused, match="no identity secret"):
-        identity_of({"token": customer_token(SECRET)}, secret=None, now=NOW)
+        identity_of({"token": customer_token(SECRET, now=NOW)}, secret=None, now=NOW)
 
 
 def test_the_hmac_of_the_id_verifies_the_id_only() -> None:

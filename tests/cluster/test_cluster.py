@@ -439,6 +439,11 @@ async def test_an_agents_reply_on_worker_1_reaches_a_web_chat_socket_on_worker_3
             await customer.send(json.dumps({"type": "message", "id": "r1", "text": "/human"}))
             await next_event_frame(customer, "ack")
             chat = await conversation_id_eventually(rig.db, "webchat", session)
+            await wait_until(
+                lambda: _is(chat_state(rig.db, chat), "queued"),
+                within=15,
+                what="the chat queued",
+            )
             claimed = await eve.post(f"/console/c/{chat}/claim", headers=JSON)
             assert claimed.status_code == 200, claimed.text
             replied = await eve.post(
@@ -457,6 +462,14 @@ async def test_an_agents_reply_on_worker_1_reaches_a_web_chat_socket_on_worker_3
 
 
 JSON = {"Accept": "application/json"}
+
+
+async def chat_state(db: Database, chat: int) -> str:
+    async with db.transaction() as session:
+        found = await session.scalar(
+            select(ConversationRow.state).where(ConversationRow.id == chat)
+        )
+    return str(found)
 
 
 async def next_message_with(ws: ClientConnection, text: str, within: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from tests.support.server import serve
 from tests.support.tickets import make_ticket_rig
 from tests.web.test_admin_console import logged_in, rig, serve_admin  # noqa: F401
 
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC)  # at import: rows stored with the default time come later
 
 
 def answer(kind: str, score: int, **fields: object) -> Answer:
@@ -123,7 +123,7 @@ async def test_a_periods_answers_read_both_tables(db: Database) -> None:
     await seed(db)
     async with db.transaction() as session:
         numbers = await survey_numbers_for_period(
-            session, start=NOW - timedelta(days=1), end=NOW + timedelta(minutes=5)
+            session, start=NOW - timedelta(days=1), end=datetime.now(UTC) + timedelta(minutes=5)
         )
         before = await survey_numbers_for_period(
             session, start=NOW - timedelta(days=9), end=NOW - timedelta(days=1)
@@ -194,7 +194,7 @@ async def test_the_csat_tile_counts_survey_ratings_with_the_old_ones(db: Databas
         numbers = await numbers_for_period(
             session,
             start=NOW - timedelta(days=1),
-            end=NOW + timedelta(minutes=5),
+            end=datetime.now(UTC) + timedelta(minutes=5),
             answer_threshold=0.7,
         )
     # The survey's 4 (Tej, telegram) and the old /csat 2 (Wen, webchat).

@@ -23,9 +23,13 @@ def sign_jwt(claims: dict[str, Any], secret: bytes, *, header: dict[str, Any] | 
     return f"{head}.{body}.{_b64(signature)}"
 
 
-def customer_token(secret: bytes, *, sub: str = "42", ttl_s: float = 600, **claims: Any) -> str:
-    now = int(time.time())
-    return sign_jwt({"sub": sub, "iat": now, "exp": now + ttl_s, **claims}, secret)
+def customer_token(
+    secret: bytes, *, sub: str = "42", ttl_s: float = 600, now: float | None = None, **claims: Any
+) -> str:
+    """A token issued at ``now`` (default: this moment; tests that verify at a fixed
+    instant pass the same one)."""
+    issued = int(time.time() if now is None else now)
+    return sign_jwt({"sub": sub, "iat": issued, "exp": issued + ttl_s, **claims}, secret)
 
 
 def user_hash(user_id: str, secret: bytes) -> str:
