@@ -49,13 +49,6 @@ class Leadership:
             self._changed(leading)
         return self._leading
 
-    async def wait(self) -> None:
-        """Return once this worker leads (for long-running once-per-cluster jobs)."""
-        while True:  # polling: the lead is freed by another process's death
-            if await self.is_leader():
-                return
-            await asyncio.sleep(self._check_every_s)
-
     async def step_down(self) -> None:
         """Give the lead away (a clean stop hands over at once, not at the next check)."""
         self._changed(False)
@@ -67,18 +60,3 @@ class Leadership:
                 "worker %s %s", self.worker_id, "leads the cluster" if leading else "stops leading"
             )
         self._leading = leading
-
-
-class SoloLeadership:
-    """One worker alone leads itself."""
-
-    worker_id = "solo"
-
-    async def is_leader(self) -> bool:
-        return True
-
-    async def wait(self) -> None:
-        return None
-
-    async def step_down(self) -> None:
-        return None

@@ -17,8 +17,9 @@ two workers at once ever poll.
 If the lock connection itself breaks (the database restarts, a network cut), every lock
 this worker held is gone. Holders cannot be told mid-turn; what they do next is still
 checked by the database (a message is answered once: its turn reads and writes it under a
-row lock), and the next lock taken opens a new connection. :meth:`ClusterLocks.generation`
-counts connections, so the leader notices it may have lost its lock.
+row lock), and the next lock taken opens a new connection. The leader checks its
+connection before each once-per-cluster run (:meth:`ClusterLocks.alive`), so it stops
+leading once its lock is gone.
 """
 
 from __future__ import annotations
@@ -64,9 +65,6 @@ class ClusterLocks:
         self._connection: Any = None  # asyncpg.Connection
         self._use = asyncio.Lock()  # one query at a time on the connection
         self._held: set[str] = set()
-        self.generation = 0
-        """How many lock connections this worker has opened; a new one means every
-        lock taken on the last one is gone."""
 
     async def try_take(self, name: str) -> bool:
         """Take ``name`` if no one holds it; never waits."""
@@ -138,7 +136,6 @@ class ClusterLocks:
                     if lost:
                         log.error("the lock connection broke; locks lost: %s", ", ".join(lost))
                 self._connection = await asyncpg.connect(self._dsn)
-                self.generation += 1
             try:
                 return await self._connection.fetchval(sql, *args)
             except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
@@ -148,8 +145,6 @@ class ClusterLocks:
 
 class SoloLocks:
     """One worker alone (``cluster.enabled`` off): nobody else to exclude."""
-
-    generation = 1
 
     @asynccontextmanager
     async def hold(self, name: str) -> AsyncIterator[None]:
