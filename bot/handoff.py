@@ -165,6 +165,9 @@ class HandoffDesk(Protocol):
         """A customer message arrived while a human has the conversation (relay it)."""
         ...
 
-    async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
-        """After the turn committed, outside the conversation's lock (publish, positions)."""
+    async def turn_finished(
+        self, conversation_id: int, *, state_changed: bool, changed_tickets: Sequence[int] = ()
+    ) -> None:
+        """After the turn committed, outside the conversation's lock (publish, positions);
+        ``changed_tickets``: tickets the turn changed, for the open consoles."""
         ...

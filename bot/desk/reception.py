@@ -65,9 +65,13 @@ class Reception:
             DeskEvent(EventKind.MESSAGE, conversation.id, {"message": message_json(message)})
         )
 
-    async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
+    async def turn_finished(
+        self, conversation_id: int, *, state_changed: bool, changed_tickets: Sequence[int] = ()
+    ) -> None:
         if state_changed:
             self.core.changed(conversation_id)
+        for ticket_id in changed_tickets:  # as the ticket service announces its changes
+            self.core.events.publish(DeskEvent(EventKind.TICKET, None, {"ticket_id": ticket_id}))
 
     async def sweep(self) -> int:
         """Turn chats queued longer than the timeout into tickets; returns how many."""

@@ -109,8 +109,12 @@ class Desk:
     async def customer_message(self, conversation: Conversation, message: Message) -> None:
         await self.reception.customer_message(conversation, message)
 
-    async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
-        await self.reception.turn_finished(conversation_id, state_changed=state_changed)
+    async def turn_finished(
+        self, conversation_id: int, *, state_changed: bool, changed_tickets: Sequence[int] = ()
+    ) -> None:
+        await self.reception.turn_finished(
+            conversation_id, state_changed=state_changed, changed_tickets=changed_tickets
+        )
 
     async def sweep(self) -> int:
         """Turn chats queued past the timeout into tickets; returns how many."""

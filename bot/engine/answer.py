@@ -40,6 +40,8 @@ class Answer:
     taken_over: bool = False
     """A person claimed the chat meanwhile: no replies, the desk gets the message."""
     state_changed: bool = False
+    changed_tickets: tuple[int, ...] = ()
+    """Tickets the turn's handler changed (:attr:`TurnContext.changed_tickets`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class Answering:
                     session, conversation, replies, language=language
                 )
                 answer.state_changed = opened.returned or conversation.state != opened.state_before
+                answer.changed_tickets = tuple(ctx.changed_tickets)
             # An outage: "your message is saved" now, the real answer once the NLU is back.
             waits = understood.nlu_error is not None and conversation.state == State.BOT
             message.delivery = Delivery.WAITING_NLU if waits else Delivery.PROCESSED

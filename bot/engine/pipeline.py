@@ -226,14 +226,18 @@ class Engine:
         # or the platform was down) go first; while one of them cannot, these wait too.
         conversation_id = answer.conversation.id
         if answer.rows and not await self._send_waiting(inbound, conversation_id, answer.rows[0]):
-            return Turn(answer.replies, answer.conversation.id, answer.state_changed)
+            return Turn(
+                answer.replies, answer.conversation.id, answer.state_changed, answer.changed_tickets
+            )
         await self.outbox.send_all(
             list(zip(answer.rows, answer.replies, strict=True)),
             inbound.channel,
             inbound.conversation_key,
             fresh=live,
         )
-        return Turn(answer.replies, answer.conversation.id, answer.state_changed)
+        return Turn(
+            answer.replies, answer.conversation.id, answer.state_changed, answer.changed_tickets
+        )
 
     async def _send_waiting(
         self, inbound: InboundMessage, conversation_id: int, first: int
@@ -262,7 +266,9 @@ class Engine:
         if self.desk is not None and turn.conversation_id is not None:
             try:
                 await self.desk.turn_finished(
-                    turn.conversation_id, state_changed=turn.state_changed
+                    turn.conversation_id,
+                    state_changed=turn.state_changed,
+                    changed_tickets=turn.changed_tickets,
                 )
             except Exception:  # the customer's turn is done; the desk catches up later
                 log.exception("desk update after a turn failed")

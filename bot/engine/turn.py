@@ -45,6 +45,7 @@ class Turn:
     replies: list[OutboundMessage]
     conversation_id: int | None = None
     state_changed: bool = False
+    changed_tickets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

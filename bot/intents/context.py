@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,9 @@ class TurnContext:
     ask_helpful: bool = False
     # What is asked when (surveys: in config.yml); None: no surveys from the bot's turns.
     surveys: SurveyPlan | None = None
+    # Tickets this turn changed (a follow-up's "no" reopened one): the desk tells every
+    # open console once the turn has committed, so a reopened ticket shows up live.
+    changed_tickets: list[int] = field(default_factory=list)
 
     def phrase(self, key: str, **values: object) -> str:
         return self.catalogue.get(key, self.language, brand=self.brand, **values)

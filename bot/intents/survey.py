@@ -77,6 +77,7 @@ async def _follow_up(
         ticket = await close_after_follow_up(ctx.session, ticket_id, now)
         replies = [ctx.say("followup_glad")]
         if ticket is not None:
+            ctx.changed_tickets.append(ticket.id)
             plan = ctx.surveys or SurveyPlan.default()
             question = await ask_survey(
                 ctx.session,
@@ -94,6 +95,7 @@ async def _follow_up(
     ticket = await reopen_after_follow_up(ctx.session, ticket_id, now)
     if ticket is None:
         return [ctx.say("survey_thanks")]
+    ctx.changed_tickets.append(ticket.id)  # back in the consoles' open tickets, live
     await DialogueRepository(ctx.session).open(
         ctx.conversation.id, name=REOPEN_DIALOGUE, step="words", data={"ticket_id": ticket.id}
     )
@@ -121,6 +123,8 @@ async def continue_reopened(
     ticket_id = int((dialogue.data or {}).get("ticket_id", 0))
     ticket = await add_customer_words(ctx.session, ticket_id, message.text.strip(), utcnow())
     await DialogueRepository(ctx.session).close(ctx.conversation.id)
+    if ticket is not None:
+        ctx.changed_tickets.append(ticket.id)
     reference = ticket.reference if ticket is not None else ""
     return [ctx.say("ticket_reply_added", reference=reference)]
 

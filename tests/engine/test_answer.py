@@ -54,7 +54,9 @@ class AdmittingDesk:
     async def customer_message(self, conversation: Conversation, message: Message) -> None:
         raise AssertionError("the answer step relays nothing")
 
-    async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
+    async def turn_finished(
+        self, conversation_id: int, *, state_changed: bool, changed_tickets: Sequence[int] = ()
+    ) -> None:
         raise AssertionError("the answer step finishes nothing")
 
 

@@ -66,7 +66,9 @@ class RelayDesk:
     async def customer_message(self, conversation: Conversation, message: Message) -> None:
         self.relayed.append(message.text)
 
-    async def turn_finished(self, conversation_id: int, *, state_changed: bool) -> None:
+    async def turn_finished(
+        self, conversation_id: int, *, state_changed: bool, changed_tickets: Sequence[int] = ()
+    ) -> None:
         return None
 
 

@@ -3,27 +3,35 @@ no reopens with the customer's words; once per ticket; /stop and "don't ask me a
 
 from __future__ import annotations
 
+import asyncio
+import os
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from bot.channels.telegram.channel import TelegramChannel, command_menu
 from bot.channels.telegram.retry import Backoff, SendRetryPolicy
+from bot.cluster.relay import RedisRelay
 from bot.commands import STOP
+from bot.events import DeskEvent, DeskEvents, EventKind, Subscription
 from bot.i18n import Catalogue
 from bot.settings import SurveysSettings, TelegramSettings
 from bot.storage.database import Database
-from bot.storage.models import Customer, SurveyResponse, TicketStatus
+from bot.storage.models import Customer, SurveyResponse, Ticket, TicketStatus
 from bot.surveys.asking import Phrases
 from bot.surveys.jobs import SurveyJobs
 from bot.surveys.plan import SurveyPlan
+from tests.conftest import IN_CI
 from tests.support.fake_telegram import FakeTelegram, TelegramUser
 from tests.support.tickets import TicketRig, make_ticket_rig
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
 ALICE = TelegramUser(1001, "Alice", language_code="en")
+WITHIN = 10.0  # seconds: generous on a busy 2-core machine
 
 
 def job(t: TicketRig, **settings: object) -> SurveyJobs:
@@ -88,6 +96,71 @@ async def test_no_reopens_the_ticket_with_the_customers_words(db: Database) -> N
     async with db.transaction() as session:
         answers = [r.answer for r in await session.scalars(select(SurveyResponse))]
     assert answers == ["no"]
+
+
+async def test_a_reopened_ticket_is_announced_to_open_consoles(db: Database) -> None:
+    """The console's ticket list reloads on a ticket event: "no" must publish one once
+    the reopening committed, and the customer's words on it another."""
+    t = await make_ticket_rig(db)
+    ticket_id = await resolved_ticket(t)
+    t.rig.clock.advance(days=2, minutes=1)
+    await job(t).run()
+    _, no, _ = t.rig.sent()[-1].buttons
+    async with t.rig.desk.events.subscribe() as console:
+        await t.push(no.title, payload=no.payload)
+        event = await asyncio.wait_for(_ticket_event(console), WITHIN)
+        assert event.data == {"ticket_id": ticket_id}
+        async with db.transaction() as session:  # committed before it was announced
+            ticket = await session.get(Ticket, ticket_id)
+            assert ticket is not None and ticket.status == TicketStatus.OPEN
+        await t.push("The new jar leaks at the bottom")
+        event = await asyncio.wait_for(_ticket_event(console), WITHIN)
+        assert event.data == {"ticket_id": ticket_id}
+
+
+async def test_the_reopening_reaches_a_console_on_another_worker(db: Database) -> None:
+    """With several workers the relay carries the event: a console held by worker 2 sees
+    the ticket that a customer's "no" reopened on worker 1."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"Redis unreachable at {url} under CI: {exc}")
+        pytest.skip(f"Redis unreachable at {url}: {exc}")
+    finally:
+        await client.aclose()
+    t = await make_ticket_rig(db)
+    ticket_id = await resolved_ticket(t)
+    t.rig.clock.advance(days=2, minutes=1)
+    await job(t).run()
+    _, no, _ = t.rig.sent()[-1].buttons
+    prefix = f"test-followup-{uuid.uuid4().hex[:10]}"
+    other = DeskEvents()
+    relays = [
+        RedisRelay(url, worker_id="w1", events=t.rig.desk.events, prefix=prefix),
+        RedisRelay(url, worker_id="w2", events=other, prefix=prefix),
+    ]
+    running = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        for relay in relays:
+            await asyncio.wait_for(relay.connected.wait(), WITHIN)
+        async with other.subscribe() as console:
+            await t.push(no.title, payload=no.payload)
+            event = await asyncio.wait_for(_ticket_event(console), WITHIN)
+            assert event.data == {"ticket_id": ticket_id}
+    finally:
+        for relay in relays:
+            await relay.stop()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _ticket_event(subscription: Subscription) -> DeskEvent:
+    while True:
+        event = await subscription.next()
+        if event.kind == EventKind.TICKET:
+            return event
 
 
 async def test_dont_ask_me_again_stops_follow_ups_and_surveys(db: Database) -> None:
