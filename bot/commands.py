@@ -10,7 +10,10 @@ build every payload the bot puts on a button, and the parsers read them back:
 - ``/survey <request id> <answer>``: a survey's score (``/survey 12 4``) or a follow-up's
   ``yes`` / ``no`` (bot/surveys/); ``/stop``: no more surveys or follow-ups;
 - ``/faq <id>``: a "did you mean" guess; ``/human``: talk to a person;
-- ``/cancel``: leave an open dialogue.
+- ``/cancel``: leave an open dialogue;
+- ``/start <code>`` (Telegram's deep link), ``/link <code>`` or ``link <code>`` (typed in
+  Slack, where ``/link`` would be Slack's own command): join this account to the verified
+  customer who was given the code (bot/customers/linking.py).
 
 A message *is a command* when it came from a button or starts with ``/``; such messages
 skip frustration signs, open dialogues and ticket follow-ups (:func:`is_command`).
@@ -43,6 +46,7 @@ __all__ = [
     "parse",
     "parse_csat",
     "parse_helpful",
+    "parse_link",
     "parse_survey",
     "survey_payload",
 ]
@@ -56,6 +60,7 @@ _SLASH = re.compile(r"^/(?P<name>[a-z_]+)(?:@\w+)?(?:\s+(?P<arg>.*))?$", re.DOTA
 _CSAT = re.compile(r"^/csat ([1-5])$")
 _SURVEY = re.compile(r"^/survey (\d{1,10}) (10|[0-9]|yes|no)$")
 _HELPFUL = re.compile(r"^/helpful (\d{1,10}) (yes|no)$")
+_LINK_TEXT = re.compile(r"^link\s+([A-Za-z2-7]{20})$", re.IGNORECASE)
 MAX_ROW_ID = 2**31 - 1
 """The largest id a button may name: an INTEGER column's (PostgreSQL's is 32 bits). A
 payload comes back from the customer's side, so a bigger number is someone's invention."""
@@ -70,6 +75,7 @@ COMMAND_INTENTS = {
     "feedback": "feedback",
     "stop": "stop_surveys",
     "other": "deny",  # "Something else": not about the open ticket the bot asked about
+    "link": "link_account",
 }
 """Typed commands and the intent each names: they skip the model, saying exactly what
 they mean. ``/faq <id>`` names the FAQ entry instead (:attr:`Command.faq_id`)."""
@@ -85,6 +91,8 @@ class Command:
     @property
     def intent(self) -> str | None:
         """The bot intent a typed command names, or ``None`` (see :attr:`faq_id`)."""
+        if self.name == "start" and self.argument:
+            return "link_account"  # a deep link's parameter; anything but a code greets
         return COMMAND_INTENTS.get(self.name)
 
     @property
@@ -105,7 +113,13 @@ class HelpfulVote:
 
 def is_command(text: str, payload: str | None = None) -> bool:
     """Whether the customer chose (a button, a slash command) rather than wrote."""
-    return payload is not None or text.lstrip().startswith("/")
+    return payload is not None or text.lstrip().startswith("/") or parse_link(text) is not None
+
+
+def parse_link(text: str | None) -> str | None:
+    """The code of a typed ``link <code>`` (as Slack users send it), or ``None``."""
+    match = _LINK_TEXT.match((text or "").strip())
+    return match[1].lower() if match else None
 
 
 def parse(text: str | None) -> Command | None:

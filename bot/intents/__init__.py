@@ -15,6 +15,7 @@ from bot.intents import (
     feedback,
     handoff,
     helpful,
+    link,
     out_of_scope,
     smalltalk,
     survey,
@@ -41,6 +42,7 @@ HANDLERS: dict[str, Handler] = {
     "helpful": helpful.handle,  # "was this helpful?" votes
     "survey": survey.handle,  # CSAT, CES, NPS scores and follow-up answers
     "stop_surveys": survey.stop,  # /stop: no more surveys or follow-ups
+    "link_account": link.handle,  # /start <code>, link <code>: join a verified customer
 }
 
 FALLBACK: Handler = fallback.handle

@@ -212,6 +212,9 @@ def parse_command(text: str, *, payload: str | None = None) -> ParseResult | Non
     if vote is not None:
         values = {"message_id": str(vote.question_id), "vote": "yes" if vote.helpful else "no"}
         return _certain(said, "helpful", values)
+    code = commands.parse_link(said)
+    if code is not None:
+        return _certain(said, "link_account", {"argument": code})
     command = commands.parse(said)
     if command is None:
         return None

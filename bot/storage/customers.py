@@ -95,6 +95,29 @@ class CustomerRepository:
         identity.customer_id = to.id
         await self.session.flush()
 
+    async def move_account(self, identity: ChannelIdentity, *, to: Customer) -> None:
+        """Point a platform account (Telegram, Slack), its conversations on that channel
+        and their tickets at ``to``. Unlike a web session, such an account holds several
+        conversations (a Slack DM and threads, Telegram groups) under other keys."""
+        before = identity.customer_id
+        conversations = select(Conversation.id).where(
+            Conversation.channel == identity.channel, Conversation.customer_id == before
+        )
+        await self.session.execute(
+            update(Ticket)
+            .where(Ticket.customer_id == before, Ticket.conversation_id.in_(conversations))
+            .values(customer_id=to.id)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(conversations))
+            .values(customer_id=to.id)
+            .execution_options(synchronize_session=False)
+        )
+        identity.customer_id = to.id
+        await self.session.flush()
+
     async def identities(self, customer_id: int) -> Sequence[ChannelIdentity]:
         stmt = (
             select(ChannelIdentity)

@@ -120,6 +120,29 @@ class ChannelIdentity(Base):
     customer: Mapped[Customer] = relationship(back_populates="identities")
 
 
+class LinkCode(Base):
+    """A one-time code that joins a Telegram or Slack account to a verified customer.
+
+    Issued to the customer's verified web chat (or the shop's server); only its SHA-256
+    is kept. ``used_at`` is set once, by a conditional update, whichever worker wins.
+    """
+
+    __tablename__ = "link_codes"
+    __table_args__ = (
+        UniqueConstraint("code_hash", name="uq_link_codes_code_hash"),
+        Index("ix_link_codes_customer", "customer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    used_by: Mapped[str | None] = mapped_column(String(200))
+
+
 class Agent(Base):
     __tablename__ = "agents"
 
@@ -241,6 +264,8 @@ class Message(Base):
     nlu: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    # A mail's Subject (email only): agents see what the customer wrote it under.
+    subject: Mapped[str | None] = mapped_column(String(300))
     # The agent who wrote an outbound message (``sender == "agent"``).
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
 
@@ -473,3 +498,31 @@ class SurveyResponse(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EmailNotice(Base):
+    """A ticket notification stored for a chat channel (web chat, Telegram, Slack), and
+    what became of it: delivered there, or sent by email because it could not be, in the
+    email thread whose replies land on the ticket."""
+
+    __tablename__ = "email_notices"
+    __table_args__ = (
+        UniqueConstraint("message_id", name="uq_email_notice_message"),
+        Index("ix_email_notices_open", "decided_at", "id"),
+        Index("ix_email_notices_thread", "email_conversation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))  # answered | needs_input | resolved
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    # delivered | emailed | no_address | not_wanted | expired
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    email_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL")
+    )
+    email_conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )

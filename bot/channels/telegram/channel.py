@@ -124,6 +124,11 @@ class TelegramChannel:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def username(self) -> str | None:
+        """The bot's @name as Telegram gave it (``getMe``); ``None`` until connected.
+        The "continue on Telegram" link (``t.me/<name>?start=...``) is built from it."""
+        return self._me.username if self._me is not None else None
+
     async def stop(self) -> None:
         self._connected.clear()
         if self._runner is not None:

@@ -1,0 +1,240 @@
+"""A Telegram or Slack account joins a verified customer only with a one-time code the
+customer's verified web chat was given: the real python-telegram-bot and slack-bolt
+clients against the fake servers; forged, expired, reused and taken codes refused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.channels.slack.channel import SlackChannel
+from bot.channels.slack.format import escape
+from bot.channels.telegram.channel import TelegramChannel, command_menu
+from bot.channels.telegram.retry import Backoff, SendRetryPolicy
+from bot.channels.webchat_identity import Identity
+from bot.customers import CustomerDirectory
+from bot.customers.linking import LinkCodes, NotLinkable, code_hash, looks_like_code, new_code
+from bot.i18n import Catalogue
+from bot.settings import SlackSettings, TelegramSettings
+from bot.storage.database import Database
+from bot.storage.link_codes import LinkCodeRepository
+from bot.storage.models import ChannelIdentity, Conversation, LinkCode, Ticket, utcnow
+from bot.web.app import create_web_app
+from tests.support.fake_slack import FakeSlack
+from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
+from tests.support.server import serve
+from tests.support.tickets import TicketRig, make_ticket_rig
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
+
+ASHA = Identity(external_id="42", name="Asha Patel", email="asha@example.com", verified=True)
+RAVI = Identity(external_id="77", name="Ravi Kumar", verified=True)
+ASHA_TG = TelegramUser(2001, "Asha", language_code="en")
+MALLORY_TG = TelegramUser(2002, "Mallory", language_code="hi")
+
+
+async def verified(db: Database, session_id: str, identity: Identity = ASHA) -> int:
+    """The customer a verified web chat session speaks for (as the socket links it)."""
+    known = await CustomerDirectory(db).identify(
+        namespace="shop-key", channel="webchat", user_id=session_id, identity=identity
+    )
+    return known.customer_id
+
+
+def texts(calls: list[Call]) -> list[str]:
+    return [str(call.result["text"]) for call in calls]
+
+
+@pytest.fixture
+async def telegram(db: Database) -> AsyncIterator[tuple[FakeTelegram, TicketRig, LinkCodes]]:
+    async with FakeTelegram() as fake:
+        channel = TelegramChannel(
+            token=fake.token,
+            settings=TelegramSettings(
+                base_url=fake.base_url, base_file_url=fake.base_file_url, poll_timeout_s=5
+            ),
+            webhook_secret=None,
+            commands=command_menu(Catalogue.load(default_language="en"), languages=["en"]),
+            retry=SendRetryPolicy(network_backoff=(0.01, 0.02, 0.05)),
+            backoff=Backoff((0.01, 0.05)),
+        )
+        rig = await make_ticket_rig(db, channel=channel)
+        await channel.wait_connected(10)
+        yield fake, rig, LinkCodes(db, telegram_username=channel.username)
+        await channel.stop()
+
+
+async def said(fake: FakeTelegram, user: TelegramUser, text: str, replies: int) -> list[str]:
+    """Send as ``user`` and return the ``replies`` messages the bot answered with."""
+    before = len(fake.sent_to(user.id))
+    fake.push_message(user, text)
+    sent = await fake.wait_for(
+        "sendMessage", before + replies, where=lambda c: c.params.get("chat_id") == user.id
+    )
+    return texts(sent[before:])
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+async def test_the_telegram_deep_link_joins_the_account_to_the_verified_customer(
+    telegram: tuple[FakeTelegram, TicketRig, LinkCodes],
+) -> None:
+    fake, t, links = telegram
+    db = t.rig.db
+    asha = await verified(db, "asha-laptop")
+    # Before linking, Asha wrote on Telegram as anybody does: an unverified customer.
+    fake.push_message(ASHA_TG, "/ticket My charger stopped working")
+    await fake.wait_for("sendMessage", 1)
+    fake.push_message(ASHA_TG, "Order 881, the charger gets hot and then dies.")
+    await fake.wait_for("sendMessage", 2)
+
+    offer = await links.offer(asha, "telegram")
+    assert offer.url == f"https://t.me/{fake.bot.username}?start={offer.code}"
+    assert looks_like_code(offer.code) and offer.expires_at > utcnow()
+    replies = await said(fake, ASHA_TG, f"/start {offer.code}", 3)
+    assert replies[:2] == [
+        t.phrase("link_done"),
+        t.phrase("greet_known", name="Asha Patel"),
+    ]
+    assert replies[2].startswith("Is this about HD-1001")  # her ticket from Telegram
+    async with db.transaction() as session:
+        identity = (
+            await session.scalars(
+                select(ChannelIdentity).where(ChannelIdentity.channel == "telegram")
+            )
+        ).one()
+        owners = set(await session.scalars(select(Conversation.customer_id)))
+        tickets = set(await session.scalars(select(Ticket.customer_id)))
+        [code] = await session.scalars(select(LinkCode))
+    assert identity.customer_id == asha
+    assert owners == tickets == {asha}  # web and Telegram: one customer
+    assert code.code_hash == code_hash(offer.code) and offer.code not in code.code_hash
+    assert code.used_by == f"telegram:{ASHA_TG.id}"
+
+    # The same link again, from Asha: already linked. From anyone else: used.
+    again = await said(fake, ASHA_TG, f"/start {offer.code}", 3)
+    assert again[0] == t.phrase("link_already")
+    assert await said(fake, MALLORY_TG, f"/start {offer.code}", 1) == [t.phrase("link_used", "hi")]
+    async with db.transaction() as session:
+        mallory = await session.scalar(
+            select(ChannelIdentity.customer_id).where(
+                ChannelIdentity.external_id == str(MALLORY_TG.id)
+            )
+        )
+    assert mallory != asha
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_forged_expired_and_taken_codes_are_refused_in_the_customers_language(
+    telegram: tuple[FakeTelegram, TicketRig, LinkCodes],
+) -> None:
+    fake, t, links = telegram
+    db = t.rig.db
+    asha = await verified(db, "asha-laptop")
+    ravi = await verified(db, "ravi-phone", RAVI)
+    assert await said(fake, MALLORY_TG, f"/start {new_code()}", 1) == [
+        t.phrase("link_unknown", "hi")
+    ]
+    old = LinkCodes(db, telegram_username=links.telegram_username, clock=_an_hour_ago)
+    stale = await old.offer(asha, "telegram")
+    assert await said(fake, MALLORY_TG, f"/start {stale.code}", 1) == [
+        t.phrase("link_expired", "hi")
+    ]
+    # A code for Slack does not work on Telegram.
+    slack_code = await LinkCodes(db, slack=True).offer(asha, "slack")
+    assert await said(fake, MALLORY_TG, f"/link {slack_code.code}", 1) == [
+        t.phrase("link_unknown", "hi")
+    ]
+    # Asha's account, once linked, is never taken over by another customer's code.
+    await said(fake, ASHA_TG, f"/start {(await links.offer(asha, 'telegram')).code}", 2)
+    ravis = await links.offer(ravi, "telegram")
+    assert await said(fake, ASHA_TG, f"/start {ravis.code}", 1) == [t.phrase("link_taken")]
+    async with db.transaction() as session:
+        owner = await session.scalar(
+            select(ChannelIdentity.customer_id).where(
+                ChannelIdentity.external_id == str(ASHA_TG.id)
+            )
+        )
+        [unused] = await session.scalars(select(LinkCode).where(LinkCode.customer_id == ravi))
+    assert owner == asha and unused.used_at is None  # Ravi's code still works for Ravi
+    # A plain /start (no code, or a campaign's parameter) is a greeting, nothing else.
+    assert await said(fake, MALLORY_TG, "/start spring-sale", 1) == [t.phrase("greet", "hi")]
+
+
+async def test_only_a_verified_customer_gets_codes_and_only_for_running_channels(
+    db: Database,
+) -> None:
+    anonymous = await CustomerDirectory(db).identify(
+        namespace="shop-key", channel="webchat", user_id="anon", identity=Identity(name="Asha")
+    )
+    links = LinkCodes(db, telegram_username=lambda: "VoltCartBot", slack=False)
+    assert links.channels() == ["telegram"]
+    with pytest.raises(NotLinkable):
+        await links.offer(anonymous.customer_id, "telegram")
+    with pytest.raises(NotLinkable):
+        await links.offer(await verified(db, "s1"), "slack")
+    assert LinkCodes(db).channels() == []  # Telegram's name not known yet: no link to show
+    # Two workers redeeming one code: exactly one marks it used.
+    offer = await links.offer(await verified(db, "s1"), "telegram")
+    async with db.transaction() as session:
+        codes = LinkCodeRepository(session)
+        found = await codes.find(code_hash(offer.code))
+        assert found is not None
+        assert await codes.use(found, now=utcnow(), used_by="telegram:1")
+        assert not await codes.use(found, now=utcnow(), used_by="telegram:2")
+
+
+async def test_link_code_in_a_slack_dm_through_bolt(db: Database) -> None:
+    asha = await verified(db, "asha-laptop")
+    async with FakeSlack() as slack:
+        slack.add_user("U1", "asha", locale="te-IN")
+        slack.add_user("U2", "mallory", locale="en-US")
+        channel = SlackChannel(
+            SlackSettings(mode="http", base_url=slack.base_url),
+            bot_token=slack.bot_token,
+            signing_secret=slack.signing_secret,
+            app_token=None,
+        )
+        t = await make_ticket_rig(db, channel=channel)
+        links = LinkCodes(db, slack=True)
+
+        async def readiness() -> dict[str, object]:
+            return {"ready": True}
+
+        app = create_web_app(
+            engine=t.rig.engine, webchat=None, readiness=readiness, routes=channel.routes()
+        )
+        try:
+            async with serve(app) as address:
+                url = f"http://{address}/slack/events"
+
+                async def replies(dm: str, count: int) -> list[dict[str, Any]]:
+                    calls = await slack.wait_for(
+                        "chat.postMessage", count, where=lambda c: c.args["channel"] == dm
+                    )
+                    return [c.args for c in calls]
+
+                offer = await links.offer(asha, "slack")
+                assert offer.url is None and offer.text == f"link {offer.code}"
+                await slack.post_event(url, slack.dm("U1", f"link {offer.code.upper()}"))
+                posted = await replies("DU1", 2)
+                assert posted[0]["text"] == escape(t.phrase("link_done", "te"))
+                assert posted[1]["text"] == escape(t.phrase("greet_known", "te", name="Asha Patel"))
+                await slack.post_event(url, slack.dm("U2", f"link {offer.code}"))
+                posted = await replies("DU2", 1)
+                assert posted[0]["text"] == escape(t.phrase("link_used"))
+        finally:
+            await channel.stop()
+    async with db.transaction() as session:
+        rows = await session.execute(
+            select(ChannelIdentity.external_id, ChannelIdentity.customer_id)
+        )
+        owners = {external_id: customer_id for external_id, customer_id in rows}
+    assert owners["U1"] == asha and owners["U2"] != asha
+
+
+def _an_hour_ago() -> Any:
+    return utcnow() - timedelta(hours=1)
