@@ -27,6 +27,7 @@ from bot.channels import Channel, ChannelRegistry, WebhookChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_sites import Site
 from bot.cluster.node import OUTBOX_NOTICE, ClusterNode
+from bot.customers.linking import LinkCodes
 from bot.desk.canned import CannedReplies
 from bot.desk.policy import Clock, HandoffPolicy
 from bot.desk.reception import SWEEP_EVERY_S
@@ -68,6 +69,7 @@ from bot.web.console.admin import AdminPages
 from bot.web.console.tickets import TicketPages
 
 if TYPE_CHECKING:
+    from bot.channels.email.survey_links import SurveyLinks
     from bot.desk.slack import SlackDesk
 
 log = logging.getLogger(__name__)
@@ -164,9 +166,66 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
                 smtp_password=smtp_password.get_secret_value() if smtp_password else None,
                 max_text_chars=settings.channels.max_text_chars,
                 catalogue=Catalogue.load(default_language=settings.bot.default_language),
+                survey_links=survey_links(settings, secrets),
             )
         )
     return channels
+
+
+def survey_links(settings: Settings, secrets: Secrets) -> SurveyLinks | None:
+    """Signed survey links in mail: with ``channels.email.survey_links.base_url`` and
+    ``SURVEY_LINK_SECRET``; otherwise a mail's survey is answered with a number."""
+    from bot.channels.email.survey_links import SurveyLinks
+    from bot.settings import ConfigError
+
+    configured = settings.channels.email.survey_links
+    secret = secrets.survey_link_secret
+    if configured.base_url is None or secret is None:
+        return None
+    if len(secret.get_secret_value()) < 32:
+        raise ConfigError("SURVEY_LINK_SECRET: at least 32 characters (e.g. openssl rand -hex 32)")
+    return SurveyLinks(
+        base_url=configured.base_url,
+        secret=secret.get_secret_value().encode(),
+        valid_s=configured.valid_days * 86400,
+    )
+
+
+def wire_email(
+    helpdesk: Helpdesk, channels: list[Channel], tickets: TicketService
+) -> list[BaseRoute]:
+    """With the email channel running: chat customers' ticket notifications by email when
+    their chat cannot take them (a job, once per cluster), and the survey links' page."""
+    from bot.channels.email.channel import EmailChannel
+
+    email = next((c for c in channels if isinstance(c, EmailChannel)), None)
+    if email is None:
+        return []
+    notices = helpdesk.settings.channels.email.notices
+    if notices.enabled and notices.events:
+        from bot.tickets.email_notices import EmailNotices
+
+        tickets.email_notices = frozenset(notices.events)
+        job = EmailNotices(
+            db=helpdesk.db,
+            line=helpdesk.engine,
+            catalogue=helpdesk.catalogue,
+            settings=notices,
+            clock=tickets.clock,
+        )
+        helpdesk.tasks.every("email-notices", notices.check_every_s, job.run, once_per_cluster=True)
+    if email.survey_links is None:
+        return []
+    from bot.web.survey_page import SurveyPage
+
+    page = SurveyPage(
+        db=helpdesk.db,
+        links=email.survey_links,
+        catalogue=helpdesk.catalogue,
+        brand=helpdesk.settings.bot.brand,
+        plan=tickets.surveys,
+    )
+    return page.routes()
 
 
 def web_routes(channels: list[Channel]) -> list[BaseRoute]:
@@ -593,9 +652,10 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
         webchat=webchat,
         readiness=helpdesk.readiness,
         lifespan=lifespan,
-        routes=[*web_routes(channels), *metrics],
+        routes=[*web_routes(channels), *metrics, *wire_email(helpdesk, channels, tickets)],
         console=build_console(helpdesk, desk, tickets),
         frame_ancestors=settings.web.frame_ancestors,
+        links=link_codes(helpdesk.db, channels),
     )
     # tickets REST API at /api/v1, with the numbers
     TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)
@@ -603,6 +663,20 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
 
 
 Notice = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def link_codes(db: Database, channels: list[Channel]) -> LinkCodes:
+    """Codes that join a verified web chat customer's Telegram or Slack account to them,
+    for the channels that run here (Telegram's deep link needs the bot's @name)."""
+    from bot.channels.slack.channel import SlackChannel
+    from bot.channels.telegram.channel import TelegramChannel
+
+    telegram = next((c for c in channels if isinstance(c, TelegramChannel)), None)
+    return LinkCodes(
+        db,
+        telegram_username=telegram.username if telegram is not None else lambda: None,
+        slack=any(isinstance(c, SlackChannel) for c in channels),
+    )
 
 
 def send_here(engine: Engine, webchat: WebChatChannel) -> Notice:

@@ -53,6 +53,8 @@ class InboundMessage:
     payload: str | None = None
     attachments: tuple[Attachment, ...] = ()
     album: str | None = None
+    subject: str | None = None
+    """What the customer wrote it under, where the platform has that (a mail's Subject)."""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -250,6 +250,38 @@ class SlackSettings(_Section):
     events_path: str = "/slack/events"
 
 
+NoticeEvent = Literal["answered", "needs_input", "resolved"]
+
+
+def _all_notice_events() -> list[NoticeEvent]:
+    return ["answered", "needs_input", "resolved"]
+
+
+class EmailNoticeSettings(_Section):
+    """Ticket notifications by email for customers of the other channels who gave or
+    verified an address, when their chat cannot take them (docs/email.md)."""
+
+    enabled: bool = True
+    events: list[NoticeEvent] = Field(default_factory=_all_notice_events)
+    """Which notifications may go by email: an agent's answer on the ticket, the ticket
+    waiting on the customer, the ticket resolved (with its survey, as links)."""
+    webchat_after_s: float = Field(default=120, ge=0)
+    """A web chat notification still undelivered this long (nobody connected) is mailed.
+    Telegram and Slack: only once the chat refused it for good (blocked, deleted)."""
+    only_verified: bool = False
+    """Mail only addresses the shop signed (a verified customer), not typed ones."""
+    check_every_s: float = Field(default=15, gt=0)
+
+
+class SurveyLinkSettings(_Section):
+    """Survey questions in mail as signed links to the bot's page (docs/admins.md). They
+    need ``base_url`` and ``SURVEY_LINK_SECRET``; otherwise a mail asks for a number."""
+
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    """The bot's public address as customers reach it, e.g. https://support.example.com."""
+    valid_days: float = Field(default=30, gt=0, le=365)
+
+
 class EmailSettings(_Section):
     """A support mailbox (docs/email.md). It runs when ``address`` and ``imap_host`` are set
     and ``EMAIL_IMAP_PASSWORD`` is in the environment (``EMAIL_SMTP_PASSWORD`` for SMTP,
@@ -288,6 +320,8 @@ class EmailSettings(_Section):
     max_mails_per_sender_hour: int = Field(default=20, ge=1, le=10_000)
     """Mails from one address beyond this in an hour are left unanswered in the mailbox:
     the brake on a loop with an autoresponder that marks nothing."""
+    notices: EmailNoticeSettings = Field(default_factory=EmailNoticeSettings)
+    survey_links: SurveyLinkSettings = Field(default_factory=SurveyLinkSettings)
 
 
 class ChannelsSettings(_Section):
@@ -503,6 +537,8 @@ class Secrets(BaseSettings):
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     email_imap_password: SecretStr | None = Field(default=None, alias="EMAIL_IMAP_PASSWORD")
     email_smtp_password: SecretStr | None = Field(default=None, alias="EMAIL_SMTP_PASSWORD")
+    survey_link_secret: SecretStr | None = Field(default=None, alias="SURVEY_LINK_SECRET")
+    """Signs the survey links in mail (at least 32 characters); unset: no links."""
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
     rasa_token: SecretStr | None = Field(default=None, alias="RASA_TOKEN")

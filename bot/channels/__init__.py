@@ -162,6 +162,7 @@ def bounded(inbound: InboundMessage, *, max_text_chars: int) -> Bounded | None:
         user_name=_cut(inbound.user_name, "user_name"),
         language_hint=storable(hint)[:LANGUAGE_HINT_CHARS] if hint else None,
         album=storable(inbound.album)[:200] if inbound.album else None,
+        subject=storable(inbound.subject)[:300] or None if inbound.subject else None,
         attachments=tuple(_fitted(a) for a in inbound.attachments),
     )
     return Bounded(fitted, original)

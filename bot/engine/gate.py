@@ -73,6 +73,7 @@ async def store_inbound(db: Database, inbound: InboundMessage) -> int | None:
             text=inbound.text,
             payload=inbound.payload,
             platform_message_id=inbound.message_id,
+            subject=inbound.subject,
         )
         if stored is None:
             return None

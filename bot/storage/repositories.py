@@ -235,6 +235,7 @@ class MessageRepository:
         text: str,
         payload: str | None,
         platform_message_id: str,
+        subject: str | None = None,
     ) -> Message | None:
         """Store a customer message; ``None`` if this platform id was stored before.
 
@@ -249,6 +250,7 @@ class MessageRepository:
             text=text,
             payload=payload,
             platform_message_id=platform_message_id,
+            subject=subject[:300] if subject else None,
             delivery=Delivery.RECEIVED,
             attempts=0,
             created_at=utcnow(),

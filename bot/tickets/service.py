@@ -29,6 +29,7 @@ from bot.messages import OutboundMessage
 from bot.ports import TurnView
 from bot.storage.database import Database
 from bot.storage.models import Agent, Conversation, Customer, Ticket, TicketStatus
+from bot.storage.notices import NoticeStore
 from bot.storage.repositories import ConversationRepository, TicketRepository
 from bot.storage.tickets import TicketStore
 from bot.surveys.asking import Phrases, ask_survey
@@ -73,6 +74,9 @@ class TicketService:
         self.clock: Clock = clock or SystemClock()
         self.notifiers: list[SlaNotifier] = []
         self.surveys = surveys if surveys is not None else SurveyPlan.default()
+        self.email_notices: frozenset[str] = frozenset()
+        """The events (answered, needs_input, resolved) whose notifications on a chat
+        channel are recorded for the email notice job (bot/tickets/email_notices.py)."""
 
     # --- creating ---------------------------------------------------------------------------
 
@@ -203,6 +207,7 @@ class TicketService:
                     language=language,
                     agent_id=agent_id,
                 )
+                await self._record_notices(session, ticket, conversation, rows, "answered")
             if ticket.status != then and can_move(ticket.status, then):
                 rows += await self._move(session, ticket, then, actor=actor, quiet=True)
             ticket.updated_at = now
@@ -241,7 +246,13 @@ class TicketService:
             return None
         ticket = await TicketStore(turn.session).awaiting_customer(turn.conversation_id)
         if ticket is None:
-            return None
+            # A reply to a notification we mailed: the email thread stands for the ticket.
+            ticket = await NoticeStore(turn.session).ticket_of_thread(turn.conversation_id)
+            if ticket is None or ticket.status not in (
+                TicketStatus.PENDING,
+                TicketStatus.RESOLVED,
+            ):
+                return None
         if ticket.status == TicketStatus.RESOLVED:
             named = find_reference(text) == ticket.reference
             if turn.intent is not None and not named:
@@ -414,7 +425,25 @@ class TicketService:
                 ticket_id=ticket.id,
             )
             replies += [question] if question is not None else []
-        return await self.line.store_outbound(session, conversation, replies, language=language)
+        rows = await self.line.store_outbound(session, conversation, replies, language=language)
+        event = {TicketStatus.PENDING: "needs_input", TicketStatus.RESOLVED: "resolved"}
+        if status in event:
+            await self._record_notices(session, ticket, conversation, rows, event[status])
+        return rows
+
+    async def _record_notices(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        conversation: Conversation,
+        rows: list[int],
+        event: str,
+    ) -> None:
+        """A chat customer's notification may go out by email if the chat cannot take it."""
+        if rows and event in self.email_notices and conversation.channel != "email":
+            await NoticeStore(session).record(
+                ticket_id=ticket.id, message_ids=rows, event=event, now=self.clock.now()
+            )
 
     async def _ticket(self, session: AsyncSession, ticket_id: int) -> Ticket:
         ticket = await TicketStore(session).get(ticket_id, for_update=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bot.channels import ChannelSendError
 from bot.channels.webchat import (
     MAX_ID,
     FrameError,
@@ -33,9 +34,20 @@ from bot.channels.webchat import (
 from bot.channels.webchat_identity import identity_of
 from bot.channels.webchat_sites import Site
 from bot.customers import CustomerDirectory, IdentityConflict, Known
+from bot.customers.linking import LinkCodes
 from bot.engine.pipeline import Engine
+from bot.messages import Button, OutboundMessage
 from bot.storage.agent_desk import HistoryRepository
 from bot.storage.models import Delivery, Direction
+from bot.storage.notices import NoticeStore
+from bot.storage.repositories import ConversationRepository, MessageRepository
+from bot.web.webchat_links import (
+    ChatTaken,
+    error_frame,
+    identity_frame,
+    link_frame,
+    reply_language,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +59,13 @@ longest text, plus room for the rest of the frame."""
 FRAME_OVERHEAD = 2048
 
 
-async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Engine) -> None:
+async def chat_socket(
+    websocket: WebSocket,
+    channel: WebChatChannel,
+    engine: Engine,
+    links: LinkCodes | None = None,
+) -> None:
+    """``links``: link codes for verified customers ("continue on Telegram"), if any."""
     session = websocket.query_params.get("session", "")
     if not SESSION.match(session):
         # 1008: policy violation; the widget always sends a well-formed session id.
@@ -65,6 +83,8 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
         await websocket.close(code=1008, reason="this site may not open the chat")
         return
     directory = CustomerDirectory(engine.db)
+    catalogue = engine.catalogue
+    known: Known | None = None  # whom the session speaks for, once it identified
     lang = websocket.query_params.get("lang")
     hint = lang if lang and LANGUAGE.match(lang) else None
     await websocket.accept()
@@ -91,15 +111,27 @@ async def chat_socket(websocket: WebSocket, channel: WebChatChannel, engine: Eng
                     known = await _identify(directory, site, session, frame)
                     if known.verified and known.language:
                         hint = known.language  # the shop knows the customer's language
-                    await websocket.send_json(
-                        {"type": "identity", "verified": known.verified, "name": known.name}
+                    language = reply_language(catalogue, hint)
+                    await websocket.send_json(identity_frame(known, links, catalogue, language))
+                    if known.verified:
+                        await _catch_up(engine, channel, session, known.customer_id)
+                    continue
+                if isinstance(frame, dict) and frame.get("type") == "link":
+                    answer = await link_frame(
+                        frame,
+                        known=known,
+                        links=links,
+                        catalogue=catalogue,
+                        language=reply_language(catalogue, hint),
+                        brand=engine.options.brand,
                     )
+                    await websocket.send_json(answer)
                     continue
                 inbound = to_inbound(
                     session, frame, language_hint=hint, max_text=channel.max_text_chars
                 )
             except FrameError as exc:
-                error: dict[str, object] = {"type": "error", "message": str(exc)}
+                error = error_frame(exc, catalogue, reply_language(catalogue, hint))
                 refused = frame.get("id") if raw is not None and isinstance(frame, dict) else None
                 if isinstance(refused, str) and len(refused) <= MAX_ID and storable(refused):
                     error["id"] = refused  # the widget stops re-sending that one
@@ -145,8 +177,41 @@ async def _identify(
             identity=identity,
         )
     except IdentityConflict as exc:
-        raise FrameError(str(exc)) from None
+        raise ChatTaken(str(exc)) from None
     return known
+
+
+async def _catch_up(
+    engine: Engine, channel: WebChatChannel, session: str, customer_id: int
+) -> None:
+    """A verified customer back on another device (another session): the replies that
+    waited for their other sessions, such as a ticket's update after they left, are shown
+    here and count as delivered. Only the shop's signature links sessions, so nobody sees
+    another person's replies by claiming their name or email."""
+    async with engine.db.transaction() as db:
+        here = await ConversationRepository(db).find(channel=channel.name, conversation_key=session)
+        rows = await NoticeStore(db).waiting_for_customer(
+            customer_id, channel=channel.name, except_conversation=here.id if here else 0
+        )
+        ids = {row.agent_id for row in rows if row.agent_id is not None}
+        agents = await HistoryRepository(db).agent_names(ids) if ids else {}
+    sent: list[tuple[int, str | None]] = []
+    for row in rows:
+        reply = OutboundMessage(
+            row.text,
+            buttons=tuple(Button(b["title"], b["payload"]) for b in row.buttons or []),
+            sender=row.sender,
+            sender_name=agents.get(row.agent_id or 0),
+            reply_id=str(row.id),
+        )
+        try:
+            await channel.send(session, reply)
+        except ChannelSendError:
+            break  # the socket went away: the rest wait in the outbox as before
+        sent.append((row.id, None))
+    if sent:
+        async with engine.db.transaction() as db:
+            await MessageRepository(db).mark_all_sent(sent)
 
 
 def _parse(raw: str) -> Any:

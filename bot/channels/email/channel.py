@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol
 
 from bot.channels import MAX_TEXT_CHARS, ChannelSendError, OnMessage, bounded
@@ -21,6 +21,7 @@ from bot.channels.email.mailbox import ImapAccount, MailboxReader
 from bot.channels.email.noise import SenderRateLimit
 from bot.channels.email.outbound import ThreadContext, compose, reply_subject
 from bot.channels.email.smtp import SmtpAccount, deliver
+from bot.channels.email.survey_links import SurveyLinks
 from bot.channels.email.threads import (
     address_of,
     conversation_key,
@@ -51,6 +52,10 @@ class ThreadDirectory(Protocol):
         """The email conversation a ticket belongs to, if it is one."""
         ...
 
+    async def bounced(self, message_ids: Sequence[str], *, reason: str) -> bool:
+        """One of ours (``message_ids``) came back: fail it for good; False if not ours."""
+        ...
+
 
 class _NoHistory:
     async def thread(self, conversation_key: str) -> ThreadContext:
@@ -58,6 +63,9 @@ class _NoHistory:
 
     async def conversation_of_ticket(self, reference: str) -> str | None:
         return None
+
+    async def bounced(self, message_ids: Sequence[str], *, reason: str) -> bool:
+        return False
 
 
 class EmailChannel:
@@ -77,8 +85,11 @@ class EmailChannel:
         directory: ThreadDirectory | None = None,
         max_text_chars: int = MAX_TEXT_CHARS,
         catalogue: Catalogue | None = None,
+        survey_links: SurveyLinks | None = None,
     ) -> None:
         self.address = address.lower()
+        self.survey_links = survey_links
+        """Survey questions as signed links to the bot's page; None: numbered replies."""
         self.domain = self.address.rpartition("@")[2]
         self.display_name = display_name
         self.smtp = smtp
@@ -127,6 +138,14 @@ class EmailChannel:
         if mail is None:
             log.warning("a mail without a sender address was skipped")
             return True
+        if mail.bounce is not None:
+            ours = [i for i in mail.bounce.message_ids if token_in([i], self.domain)]
+            if ours:
+                try:
+                    await self.directory.bounced(ours, reason=mail.bounce.reason)
+                except Exception:  # the database away: the mail stays unseen, read again
+                    log.exception("the bounce of %s could not be recorded", ours[0])
+                    return False
         if mail.noise is not None:
             self._ignore(mail.address, mail.noise)
             return True
@@ -213,6 +232,7 @@ class EmailChannel:
                 thread.subject, thread.ticket_reference, fallback=self.display_name
             ),
             choose_prompt=self._catalogue.get("choose_number", language),
+            links=self.survey_links.for_buttons(message.buttons) if self.survey_links else None,
         )
         await deliver(self.smtp, mail, sender=self.address, to=to)
         return message_id
@@ -238,6 +258,7 @@ def email_channel(
     smtp_password: str | None,
     max_text_chars: int,
     catalogue: Catalogue,
+    survey_links: SurveyLinks | None = None,
 ) -> EmailChannel:
     """The channel as ``channels.email`` configures it (``address`` and ``imap_host`` set)."""
     if settings.address is None or settings.imap_host is None:
@@ -271,4 +292,5 @@ def email_channel(
         max_mails_per_sender_hour=settings.max_mails_per_sender_hour,
         max_text_chars=max_text_chars,
         catalogue=catalogue,
+        survey_links=survey_links,
     )

@@ -14,6 +14,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
+from bot.channels.email.bounces import Bounce, read_bounce
 from bot.channels.email.noise import why_not_answer
 from bot.channels.email.text import html_to_text, new_text
 from bot.channels.email.threads import message_ids_in
@@ -41,6 +42,8 @@ class Mail:
     """The ids the mail answers: References (root first), then In-Reply-To."""
     language: str | None
     noise: str | None
+    bounce: Bounce | None = None
+    """What a bounce says of the mail it returns (``noise == "bounce"`` only)."""
 
 
 def read_mail(raw: bytes, *, own_address: str) -> Mail | None:
@@ -63,6 +66,7 @@ def read_mail(raw: bytes, *, own_address: str) -> Mail | None:
         _header(mail, "In-Reply-To")
     )
     language = _header(mail, "Content-Language")
+    noise = why_not_answer(mail, sender=address, own_address=own_address)
     return Mail(
         message_id=platform_id,
         header_id=header_id,
@@ -73,7 +77,8 @@ def read_mail(raw: bytes, *, own_address: str) -> Mail | None:
         attachments=tuple(_attachments(mail)),
         replied_to=tuple(dict.fromkeys(replied_to)),
         language=language.split(",")[0].strip() if language else None,
-        noise=why_not_answer(mail, sender=address, own_address=own_address),
+        noise=noise,
+        bounce=read_bounce(mail) if noise == "bounce" else None,
     )
 
 
@@ -90,6 +95,7 @@ def to_inbound(mail: Mail, *, conversation_key: str, payload: str | None = None)
         message_id=mail.message_id,
         payload=payload,
         attachments=mail.attachments,
+        subject=mail.subject or None,
         raw=raw,
     )
 

@@ -53,8 +53,12 @@ def compose(
     thread: ThreadContext,
     subject: str,
     choose_prompt: str,
+    links: dict[str, str] | None = None,
 ) -> EmailMessage:
-    """The mail for one reply. Automatic ones (the bot's, notifications) say so."""
+    """The mail for one reply. Automatic ones (the bot's, notifications) say so.
+
+    ``links`` (a button's payload -> URL): the buttons are answered on a web page (a
+    survey's signed links) instead of by replying with a number."""
     mail = EmailMessage()
     mail["From"] = formataddr(sender)
     mail["To"] = to
@@ -71,25 +75,37 @@ def compose(
         mail["Auto-Submitted"] = "auto-replied"
         mail["X-Auto-Response-Suppress"] = "All"
     mail["X-Loop"] = sender[1]
-    mail.set_content(_plain(message, choose_prompt), charset="utf-8")
-    mail.add_alternative(_html(message, choose_prompt, thread.language), subtype="html")
+    mail.set_content(_plain(message, choose_prompt, links), charset="utf-8")
+    mail.add_alternative(_html(message, choose_prompt, thread.language, links), subtype="html")
     if thread.language:  # after the content: set_content drops Content-* headers
         mail["Content-Language"] = thread.language
     return mail
 
 
-def _plain(message: OutboundMessage, prompt: str) -> str:
+def _plain(message: OutboundMessage, prompt: str, links: dict[str, str] | None) -> str:
     text = message.text
-    if message.buttons:
+    if message.buttons and links:
+        options = "\n".join(f"{b.title}: {links[b.payload]}" for b in message.buttons)
+        text = f"{text}\n\n{options}"
+    elif message.buttons:
         options = "\n".join(f"{i}. {b.title}" for i, b in enumerate(message.buttons, start=1))
         text = f"{text}\n\n{options}\n\n{prompt}"
     return text + "\n"
 
 
-def _html(message: OutboundMessage, prompt: str, language: str | None) -> str:
+def _html(
+    message: OutboundMessage, prompt: str, language: str | None, links: dict[str, str] | None
+) -> str:
     paragraphs = [p for p in message.text.split("\n\n") if p.strip()]
     body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
-    if message.buttons:
+    if message.buttons and links:
+        style = "display:inline-block;margin:4px;padding:8px 12px;border:1px solid #888"
+        anchors = "".join(
+            f'<a href="{html.escape(links[b.payload])}" style="{style}">{html.escape(b.title)}</a>'
+            for b in message.buttons
+        )
+        body += f"<p>{anchors}</p>"
+    elif message.buttons:
         items = "".join(f"<li>{html.escape(b.title)}</li>" for b in message.buttons)
         body += f"<ol>{items}</ol><p>{html.escape(prompt)}</p>"
     lang = f' lang="{html.escape(language)}"' if language else ""

@@ -20,6 +20,7 @@ from bot.storage.models import (
     AgentNote,
     Conversation,
     Customer,
+    Delivery,
     Direction,
     Message,
     Ticket,
@@ -275,5 +276,7 @@ def _message(message: Message, names: dict[int, str]) -> dict[str, Any]:
             if isinstance(r, dict)
         ],
         "delivery": message.delivery.value,
+        "error": message.last_error if message.delivery == Delivery.FAILED else None,
+        "subject": message.subject,
         "negative": bool((message.nlu or {}).get("negative")),
     }

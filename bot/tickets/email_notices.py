@@ -1,0 +1,192 @@
+"""Ticket notifications by email for customers who are not on their chat.
+
+The ticket service records every notification it stores for a chat channel (an agent's
+answer, "needs your input", "resolved" with its survey). This job decides each one once:
+
+- **delivered** on the chat: nothing more to do;
+- **web chat**, still undelivered after ``webchat_after_s`` (nobody has the chat open,
+  on any worker), or **any chat** that refused it for good (Telegram: the bot blocked;
+  Slack: the channel gone; or given up after the outbox's attempts): it goes **by email**
+  to the address the customer gave (the ticket's contact) or the shop verified;
+- Telegram or Slack still retrying (a platform outage): it waits, since the chat will take it.
+
+The notices of one ticket due at once make one mail, through the outbox like every send,
+in an email thread of that ticket (``<address>#<token>``): the mail carries the ticket
+reference in its subject and our Message-ID, so a reply by email lands on the ticket
+(``TicketService.follow_up``). The chat copy stays in its outbox: a web chat customer who
+comes back sees it there too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.email.threads import conversation_key, thread_token
+from bot.desk.policy import Clock, CustomerLine, SystemClock
+from bot.i18n import Catalogue
+from bot.messages import Button, OutboundMessage
+from bot.settings import EmailNoticeSettings
+from bot.storage.database import Database
+from bot.storage.models import (
+    ChannelIdentity,
+    Conversation,
+    ConversationState,
+    Customer,
+    Delivery,
+    Ticket,
+    aware,
+)
+from bot.storage.notices import NoticeStore, OpenNotice
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EmailNotices", "notice_address"]
+
+EMAIL = "email"
+WEBCHAT = "webchat"
+GIVE_UP_AFTER = timedelta(days=7)
+"""A Telegram or Slack notification neither delivered nor refused by then is left alone."""
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def notice_address(customer: Customer, ticket: Ticket, *, only_verified: bool) -> str | None:
+    """Where a customer's notices go: the address the shop verified or the page gave,
+    else the one typed in the ticket dialogue (unless only verified ones are wanted)."""
+    if customer.email and (customer.verified or not only_verified):
+        candidate: str | None = customer.email
+    elif not only_verified:
+        candidate = ticket.contact
+    else:
+        candidate = None
+    candidate = (candidate or "").strip().lower()
+    return candidate if _ADDRESS.match(candidate) and len(candidate) <= 180 else None
+
+
+class EmailNotices:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        line: CustomerLine,
+        catalogue: Catalogue,
+        settings: EmailNoticeSettings,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.line = line
+        self.catalogue = catalogue
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+
+    async def run(self) -> int:
+        """Decide the notices that can be decided now; returns how many mails were stored."""
+        now = self.clock.now()
+        wait = timedelta(seconds=self.settings.webchat_after_s)
+        rows: list[int] = []
+        async with self.db.transaction() as session:
+            store = NoticeStore(session)
+            due: dict[int, list[OpenNotice]] = {}
+            for item in await store.undecided():
+                notice = item.notice
+                age = now - aware(notice.created_at)
+                if item.delivery == Delivery.SENT:
+                    store.decide(notice, "delivered", now=now)
+                elif notice.event not in self.settings.events:
+                    store.decide(notice, "not_wanted", now=now)
+                elif item.delivery == Delivery.FAILED or (item.channel == WEBCHAT and age >= wait):
+                    due.setdefault(notice.ticket_id, []).append(item)
+                elif age >= GIVE_UP_AFTER:
+                    store.decide(notice, "expired", now=now)
+            for ticket_id, items in due.items():
+                row = await self._mail(session, ticket_id, items)
+                rows += [row] if row is not None else []
+        if rows:
+            await self.line.deliver(rows)
+        return len(rows)
+
+    async def _mail(
+        self, session: AsyncSession, ticket_id: int, items: Sequence[OpenNotice]
+    ) -> int | None:
+        store = NoticeStore(session)
+        now = self.clock.now()
+        ticket = await session.get(Ticket, ticket_id)
+        customer = await session.get(Customer, ticket.customer_id) if ticket else None
+        if ticket is None or customer is None:
+            return None
+        address = notice_address(customer, ticket, only_verified=self.settings.only_verified)
+        if address is None:
+            for item in items:
+                store.decide(item.notice, "no_address", now=now)
+            return None
+        chat = await session.get(Conversation, ticket.conversation_id or 0)
+        language = self._language(chat, ticket, customer)
+        thread = await self._thread(session, ticket, customer.id, address, language)
+        text = "\n\n".join(
+            [self.catalogue.get("email_notice_intro", language), *(i.text for i in items)]
+        )
+        # The survey's buttons (the last notice's, if it asks one) become links in the mail.
+        buttons = next((i.buttons for i in reversed(items) if i.buttons), ())
+        reply = OutboundMessage(text, buttons=tuple(Button(t, p) for t, p in buttons))
+        [row] = await self.line.store_outbound(session, thread, [reply], language=language)
+        for item in items:
+            store.decide(
+                item.notice,
+                "emailed",
+                now=now,
+                email_message_id=row,
+                email_conversation_id=thread.id,
+            )
+        log.info("ticket %s: %d notification(s) mailed", ticket.reference, len(items))
+        return row
+
+    async def _thread(
+        self, session: AsyncSession, ticket: Ticket, customer_id: int, address: str, language: str
+    ) -> Conversation:
+        """The ticket's email thread for ``address``: one per ticket, so a mail client
+        shows its notices together and a reply names the thread in its headers."""
+        key = conversation_key(address, thread_token(f"<ticket.{ticket.id}@notices>"))
+        found = await session.scalar(
+            select(Conversation).where(
+                Conversation.channel == EMAIL, Conversation.conversation_key == key
+            )
+        )
+        if found is not None:
+            return found
+        known = await session.scalar(
+            select(ChannelIdentity.id).where(
+                ChannelIdentity.channel == EMAIL, ChannelIdentity.external_id == address
+            )
+        )
+        if known is None:
+            # The address becomes this customer's on email (a bounce marks it unreachable).
+            try:
+                async with session.begin_nested():
+                    session.add(
+                        ChannelIdentity(customer_id=customer_id, channel=EMAIL, external_id=address)
+                    )
+            except IntegrityError:
+                pass  # written meanwhile by the customer's own first mail: theirs stays
+        thread = Conversation(
+            customer_id=customer_id,
+            channel=EMAIL,
+            conversation_key=key,
+            state=ConversationState.BOT,
+            low_confidence_streak=0,
+            language=language,
+        )
+        session.add(thread)
+        await session.flush()
+        return thread
+
+    def _language(self, chat: Conversation | None, ticket: Ticket, customer: Customer) -> str:
+        for language in (chat.language if chat else None, ticket.language, customer.language):
+            if language and self.catalogue.has(language):
+                return language
+        return self.catalogue.default_language

@@ -1,0 +1,289 @@
+"""Ticket notifications by email for customers of the other channels, end to end.
+
+The real web chat socket (a site that signs its customers), the real email channel
+against Dovecot and aiosmtpd, the ticket service and the notice job on a fake clock.
+Runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from bot.app import build_channels, build_helpdesk, build_web_app
+from bot.channels import Channel
+from bot.channels.email.channel import EmailChannel
+from bot.channels.telegram.channel import TelegramChannel
+from bot.settings import ConfigError, Secrets, Settings
+from bot.storage.database import Database
+from bot.storage.models import (
+    Delivery,
+    Direction,
+    EmailNotice,
+    Message,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from tests.channels.email.mails import mail as customer_mail
+from tests.channels.email.mails import raw
+from tests.channels.email.test_email_channel import body, channel_for, mail_where
+from tests.channels.telegram.test_telegram_channel import (
+    FAST_BACKOFF,
+    FAST_RETRY,
+    settings_for,
+)
+from tests.conftest import TEST_KB, project_settings
+from tests.support.fake_telegram import FakeTelegram, TelegramUser
+from tests.support.imap_client import MailboxClient
+from tests.support.mail_servers import Dovecot, SmtpServer
+from tests.support.notice_rig import SHOP, NoticeRig, identify, make_notice_rig
+from tests.support.server import serve
+from tests.support.stored_rows import stored_rows
+from tests.support.waiting import wait_until
+
+NINO = "nino@example.org"
+
+
+@pytest.fixture
+async def rig(db: Database, dovecot: Dovecot, smtp: SmtpServer) -> AsyncIterator[NoticeRig]:
+    email = channel_for(dovecot, smtp)
+    built = await make_notice_rig(db, email)
+    try:
+        yield built
+    finally:
+        await email.stop()
+
+
+async def notices(db: Database) -> list[EmailNotice]:
+    return await stored_rows(db, EmailNotice)
+
+
+async def chat_frames(ws: Any, count: int) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(30):
+        while len(frames) < count:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == "message":
+                frames.append(frame)
+    return frames
+
+
+async def test_a_web_chat_customer_who_left_gets_the_update_by_email_and_answers_by_email(
+    rig: NoticeRig, smtp: SmtpServer, dovecot: Dovecot
+) -> None:
+    async with serve(rig.app) as address:
+        chat = f"ws://{address}/ws/chat?site=shop-key&session="
+        # On the laptop: a verified customer (Georgian) writes, then closes the tab.
+        async with connect(chat + "laptop-session-1", origin=SHOP) as ws:
+            assert json.loads(await ws.recv())["type"] == "history"
+            await identify(ws, sub="42", name="Nino", email=NINO, locale="ka")
+            await ws.send(json.dumps({"type": "message", "id": "m1", "text": "hello"}))
+            await chat_frames(ws, 1)
+        laptop = await rig.conversation("webchat", "laptop-session-1")
+        ticket_id = await rig.ticket_for(laptop, language="ka")
+        reference = await rig.reference(ticket_id)
+
+        await rig.tickets.public_reply(
+            ticket_id, "Your replacement ships on Monday.", actor="priya"
+        )
+        assert await rig.job.run() == 0  # the chat may still take it
+        assert smtp.mails() == []
+        rig.clock.advance(seconds=61)
+        assert await rig.job.run() == 1
+        notice = await mail_where(smtp, lambda m: "ships on Monday" in body(m))
+        assert notice["To"] == NINO
+        assert notice["Subject"] == f"Re: Broken charger [{reference}]"
+        assert notice["Content-Language"] == "ka"
+        assert rig.phrase("email_notice_intro", "ka") in body(notice)
+        assert notice["Message-ID"].startswith("<hd.")
+        assert notice["Auto-Submitted"] == "auto-replied"
+        [decided] = await notices(rig.db)
+        assert decided.outcome == "emailed" and decided.email_message_id is not None
+        assert await rig.job.run() == 0  # decided once: never mailed twice
+
+        # On the phone, signed in as the same customer: the update is in the widget.
+        async with connect(chat + "phone-session-22", origin=SHOP) as ws:
+            assert json.loads(await ws.recv()) == {"type": "history", "messages": []}
+            await identify(ws, sub="42", name="Nino", email=NINO, locale="ka")
+            [update] = await chat_frames(ws, 1)
+            assert "Your replacement ships on Monday." in update["text"]
+        # Marked delivered once sent (just after the frame): the outbox will not resend it.
+        await wait_until(
+            lambda: stored_rows(
+                rig.db, Message, Message.id == decided.message_id, Message.delivery == Delivery.SENT
+            ),
+            within=30,
+            what="the update marked delivered",
+        )
+
+    # The customer answers the mail from their client: it lands on the ticket.
+    words = "ყუთიც დაზიანებული იყო."  # "The box was damaged too."
+    answer = customer_mail(
+        words,
+        sender=NINO,
+        name="Nino",
+        subject=f"Re: Broken charger [{reference}]",
+        in_reply_to=notice["Message-ID"],
+        references=[notice["Message-ID"]],
+    )
+    await MailboxClient(dovecot).deliver(raw(answer))
+
+    async def landed() -> bool:
+        [ticket] = await stored_rows(rig.db, Ticket, Ticket.id == ticket_id)
+        return ticket.status == TicketStatus.OPEN
+
+    await wait_until(landed, within=30, what="the ticket reopened by the mail")
+    events = await stored_rows(rig.db, TicketEvent, TicketEvent.ticket_id == ticket_id)
+    assert ("customer_reply", "customer", words) in [(e.kind, e.actor, e.detail) for e in events]
+    added = rig.phrase("ticket_reply_added", "ka", reference=reference)
+    confirmation = await mail_where(smtp, lambda m: added in body(m))
+    assert confirmation["In-Reply-To"] == answer["Message-ID"]
+    assert confirmation["Subject"] == f"Re: Broken charger [{reference}]"
+    inbound = await stored_rows(rig.db, Message, Message.direction == Direction.IN)
+    assert inbound[-1].channel == "email"
+    assert inbound[-1].subject == f"Re: Broken charger [{reference}]"
+
+
+async def test_delivered_chats_are_not_mailed_and_refused_ones_are(
+    rig: NoticeRig, smtp: SmtpServer, dovecot: Dovecot, db: Database
+) -> None:
+    async with serve(rig.app) as address:
+        chat = f"ws://{address}/ws/chat?site=shop-key&session="
+        async with connect(chat + "open-tab-session", origin=SHOP) as ws:
+            assert json.loads(await ws.recv())["type"] == "history"
+            await ws.send(json.dumps({"type": "message", "id": "m1", "text": "hello"}))
+            await chat_frames(ws, 1)
+            here = await rig.conversation("webchat", "open-tab-session")
+            ticket_id = await rig.ticket_for(here, email="asha@example.org")
+            await rig.tickets.set_status(ticket_id, TicketStatus.PENDING, actor="priya")
+            [needs_input] = await chat_frames(ws, 1)  # the tab is open: it is shown there
+            assert "needs your input" in needs_input["text"]
+        rig.clock.advance(seconds=61)
+        assert await rig.job.run() == 0
+    [decided] = await notices(db)
+    assert decided.outcome == "delivered"
+    assert smtp.mails() == []
+
+
+async def test_telegram_is_mailed_only_once_the_chat_refuses_and_typed_addresses_can_be_off(
+    db: Database, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    ravi = TelegramUser(2002, "Ravi", language_code="hi")
+    async with FakeTelegram() as fake:
+        fake.start_chat(ravi)
+        telegram = TelegramChannel(
+            token=fake.token, settings=settings_for(fake), retry=FAST_RETRY, backoff=FAST_BACKOFF
+        )
+        email = channel_for(dovecot, smtp)
+        rig = await make_notice_rig(db, email, others=(telegram,))
+        try:
+            await telegram.wait_connected(10)
+            fake.push_message(ravi, "hello")
+            await wait_until(
+                lambda: stored_rows(db, Message, Message.channel == "telegram"),
+                within=30,
+                what="Ravi's message stored",
+            )
+            conversation = await rig.conversation("telegram", str(ravi.id))
+            # The address Ravi typed in the ticket dialogue (not verified by anyone).
+            ticket_id = await rig.ticket_for(
+                conversation, language="hi", contact="ravi@example.org"
+            )
+            reference = await rig.reference(ticket_id)
+
+            # Telegram takes it: nothing by email, however long the wait.
+            await rig.tickets.set_status(ticket_id, TicketStatus.PENDING, actor="priya")
+            rig.clock.advance(days=1)
+            assert await rig.job.run() == 0
+
+            # Ravi blocks the bot: the next notification is refused for good, and mailed.
+            fake.block(ravi)
+            await rig.tickets.public_reply(ticket_id, "We found your order.", actor="priya")
+            assert await rig.job_with(only_verified=True).run() == 0  # typed: not wanted here
+            outcomes = [n.outcome for n in await notices(db)]
+            assert outcomes == ["delivered", "no_address"]
+
+            await rig.tickets.set_status(ticket_id, TicketStatus.RESOLVED, actor="priya")
+            assert await rig.job.run() == 1  # no wait: Telegram refused it
+            resolved = rig.phrase("ticket_resolved", "hi", reference=reference)
+            mailed = await mail_where(smtp, lambda m: resolved in body(m))
+            assert mailed["To"] == "ravi@example.org"
+            assert mailed["Content-Language"] == "hi"
+            assert f"[{reference}]" in mailed["Subject"]
+            # The CSAT question asked with the resolution comes as signed links.
+            assert rig.phrase("csat_request", "hi") in body(mailed)
+            assert body(mailed).count("http://survey.invalid/survey/") == 5
+        finally:
+            await email.stop()
+            await telegram.stop()
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+def email_settings(db: Database, **email: Any) -> Settings:
+    settings = project_settings()
+    channels = settings.channels.model_copy(
+        update={
+            "email": settings.channels.email.model_copy(
+                update={"address": "support@example.com", "imap_host": "127.0.0.1", **email}
+            )
+        }
+    )
+    return settings.model_copy(
+        update={
+            "nlu": settings.nlu.model_copy(update={"url": "http://127.0.0.1:9"}),
+            "database": settings.database.model_copy(update={"url": db.url}),
+            "knowledge_base": settings.knowledge_base.model_copy(update={"path": TEST_KB}),
+            "channels": channels,
+        }
+    )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_helpdesk_run_wires_the_notices_and_the_survey_page_with_the_email_channel(
+    db: Database,
+) -> None:
+    from bot.settings import SurveyLinkSettings
+
+    links = SurveyLinkSettings(base_url="https://support.example.com")
+    settings = email_settings(db, survey_links=links)
+    secrets = Secrets.model_validate(
+        {"EMAIL_IMAP_PASSWORD": "app password", "SURVEY_LINK_SECRET": "x" * 40}
+    )
+    channels: list[Channel] = build_channels(settings, secrets)
+    [email] = [c for c in channels if isinstance(c, EmailChannel)]
+    assert email.survey_links is not None
+    assert email.survey_links.url(7, "4").startswith("https://support.example.com/survey/7/4?e=")
+    helpdesk = build_helpdesk(settings, secrets, channels=channels, model=None)
+    try:
+        app = build_web_app(helpdesk, channels, progress=lambda _: None)
+        jobs = {job.name: job for job in helpdesk.tasks._jobs}
+        assert jobs["email-notices"].once_per_cluster
+        assert any(getattr(r, "path", "") == "/survey/{request_id:int}/{value}" for r in app.routes)
+    finally:
+        await helpdesk.db.dispose()
+
+    # Without the email channel there is nothing to send with: no job, no page.
+    plain = email_settings(db, enabled=False)
+    none: list[Channel] = build_channels(plain, secrets)
+    assert not any(isinstance(c, EmailChannel) for c in none)
+    helpdesk = build_helpdesk(plain, secrets, channels=none, model=None)
+    try:
+        app = build_web_app(helpdesk, none, progress=lambda _: None)
+        assert "email-notices" not in {job.name for job in helpdesk.tasks._jobs}
+        assert not any("/survey/" in getattr(r, "path", "") for r in app.routes)
+    finally:
+        await helpdesk.db.dispose()
+
+    short = Secrets.model_validate(
+        {"EMAIL_IMAP_PASSWORD": "app password", "SURVEY_LINK_SECRET": "short"}
+    )
+    with pytest.raises(ConfigError, match="SURVEY_LINK_SECRET"):
+        build_channels(settings, short)
