@@ -12,6 +12,7 @@ A link whose signature or expiry does not check out gets 403 and changes nothing
 from __future__ import annotations
 
 import html
+from urllib.parse import parse_qs
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -42,6 +43,20 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",  # the signed address must not leak to other sites
     "Cache-Control": "no-store",
 }
+
+
+MAX_FORM_BYTES = 4 * COMMENT_LIMIT * 3  # the comment, URL-encoded, with room to spare
+
+
+async def _words(request: Request) -> str:
+    """The form's ``words`` (URL-encoded; the page posts nothing else), bounded."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            break  # an oversized comment is cut, not refused: the score still counts
+    fields = parse_qs(body.decode("utf-8", errors="replace")[:MAX_FORM_BYTES])
+    return fields.get("words", [""])[0]
 
 
 class SurveyPage:
@@ -82,8 +97,7 @@ class SurveyPage:
             return self._page(language, [self._say("survey_link_invalid", language)], 403)
         if request.method == "GET":
             return await self._confirm(survey, value, language)
-        form = await request.form()
-        words = str(form.get("words") or "").strip()[:COMMENT_LIMIT]
+        words = (await _words(request)).strip()[:COMMENT_LIMIT]
         return await self._record(survey, value, words, language)
 
     # --- the two steps -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import update
 from starlette.applications import Starlette
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from bot.channels import Channel, ChannelRegistry
@@ -113,6 +113,16 @@ class NoticeRig:
                     .values(email=email, verified=verified)
                 )
         return ticket_id
+
+    async def chat_and_leave(self, address: str, session: str) -> Conversation:
+        """A customer says hello in the web chat, gets the answer and closes the tab."""
+        url = f"ws://{address}/ws/chat?site=shop-key&session={session}"
+        async with connect(url, origin=SHOP) as ws, asyncio.timeout(30):
+            assert json.loads(await ws.recv())["type"] == "history"
+            await ws.send(json.dumps({"type": "message", "id": "m1", "text": "hello"}))
+            while json.loads(await ws.recv())["type"] != "message":
+                pass
+        return await self.conversation("webchat", session)
 
     async def reference(self, ticket_id: int) -> str:
         async with self.db.transaction() as session:

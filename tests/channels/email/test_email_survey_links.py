@@ -1,0 +1,149 @@
+"""Surveys answered from a mail: the signed links, over HTTP against the real web app.
+
+A web chat customer (Telugu) who left gets "ticket resolved" and the CSAT question by
+email through the real email channel (Dovecot, aiosmtpd); the test follows the mail's
+links as a mail client would. SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from bot.storage.database import Database
+from bot.storage.models import (
+    Customer,
+    SurveyRequest,
+    SurveyResponse,
+    TicketEvent,
+    TicketStatus,
+)
+from tests.channels.email.test_email_channel import body, channel_for, mail_where
+from tests.support.mail_servers import Dovecot, SmtpServer
+from tests.support.notice_rig import NoticeRig, make_notice_rig
+from tests.support.server import serve
+from tests.support.stored_rows import stored_rows
+
+LINK = re.compile(r"(\d+) ★: (http://survey\.invalid/survey/\S+)")
+
+
+@pytest.fixture
+async def rig(db: Database, dovecot: Dovecot, smtp: SmtpServer) -> AsyncIterator[NoticeRig]:
+    email = channel_for(dovecot, smtp)
+    built = await make_notice_rig(db, email)
+    try:
+        yield built
+    finally:
+        await email.stop()
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+async def responses(db: Database) -> list[SurveyResponse]:
+    return await stored_rows(db, SurveyResponse)
+
+
+async def test_a_score_from_a_mail_counts_once_and_a_low_one_asks_what_to_do_better(
+    rig: NoticeRig, smtp: SmtpServer, db: Database
+) -> None:
+    async with serve(rig.app) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+        conversation = await rig.chat_and_leave(address, "gone-1234")
+        ticket_id = await rig.ticket_for(conversation, language="te", email="ravi@example.org")
+        await rig.tickets.set_status(ticket_id, TicketStatus.RESOLVED, actor="priya")
+        rig.clock.advance(seconds=61)
+        assert await rig.job.run() == 1
+        question = rig.phrase("csat_request", "te")
+        mailed = await mail_where(smtp, lambda m: question in body(m))
+        links = dict(LINK.findall(body(mailed)))
+        assert sorted(links) == ["1", "2", "3", "4", "5"]
+        html = mailed.get_body(preferencelist=("html",))
+        assert html is not None and 'href="http://survey.invalid/survey/' in html.get_content()
+
+        # Opening the link (as a mail scanner would) records nothing.
+        opened = await http.get(path_of(links["2"]))
+        assert opened.status_code == 200
+        assert '<html lang="te"' in opened.text
+        assert rig.phrase("survey_link_send", "te") in opened.text
+        assert 'name="words"' in opened.text  # 2 is a low score: room for a comment
+        assert opened.headers["referrer-policy"] == "no-referrer"
+        assert await responses(db) == []
+
+        # Send: counted, and the page asks what could be better.
+        sent = await http.post(path_of(links["2"]))
+        assert sent.status_code == 200
+        assert rig.phrase("survey_thanks", "te") in sent.text
+        assert 'name="words"' in sent.text
+        [counted] = await responses(db)
+        assert counted.score == 2 and counted.comment is None
+
+        words = "కొరియర్ ఆలస్యంగా వచ్చింది"
+        commented = await http.post(path_of(links["2"]), data={"words": words})
+        assert rig.phrase("survey_comment_thanks", "te") in commented.text
+        # Twice, or another score later: still the first answer, once.
+        await http.post(path_of(links["2"]), data={"words": "again"})
+        late = await http.post(path_of(links["5"]))
+        assert late.status_code == 200
+        [kept] = await responses(db)
+        assert (kept.score, kept.comment) == (2, words)
+        assert 'name="words"' not in (await http.get(path_of(links["2"]))).text
+
+        # A changed score or signature, or a link past its expiry, changes nothing.
+        tampered = path_of(links["2"]).replace("/2?", "/5?")
+        assert (await http.post(tampered)).status_code == 403
+        forged = re.sub(r"s=[0-9a-f]{64}", "s=" + "0" * 64, path_of(links["4"]))
+        assert (await http.post(forged)).status_code == 403
+        rig.clock.advance(days=31)
+        expired = await http.get(path_of(links["4"]))
+        assert expired.status_code == 403
+        assert rig.phrase("survey_link_invalid", "te") in expired.text
+        assert [(r.score, r.comment) for r in await responses(db)] == [(2, words)]
+
+
+async def test_a_follow_up_from_a_mail_reopens_with_the_words_and_stop_opts_out(
+    rig: NoticeRig, db: Database
+) -> None:
+    async with serve(rig.app) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+        conversation = await rig.chat_and_leave(address, "left-5678")
+        ticket_id = await rig.ticket_for(conversation, language="gu", email="asha@example.org")
+        await rig.tickets.set_status(ticket_id, TicketStatus.RESOLVED, actor="priya")
+        async with db.transaction() as session:
+            follow_up = SurveyRequest(
+                customer_id=conversation.customer_id,
+                conversation_id=conversation.id,
+                ticket_id=ticket_id,
+                kind="followup",
+                occasion="ticket_followup",
+                occasion_key=f"ticket_followup:{ticket_id}",
+                channel="webchat",
+                language="gu",
+                asked_at=rig.clock.now() + timedelta(days=2),
+            )
+            session.add(follow_up)
+            await session.flush()
+            request_id = follow_up.id
+
+        no = path_of(rig.links.url(request_id, "no"))
+        page = await http.get(no)
+        assert rig.phrase("survey_link_words", "gu") in page.text
+        words = "ચાર્જર ફરી બંધ થઈ ગયું"
+        reopened = await http.post(no, data={"words": words})
+        assert reopened.status_code == 200
+        [ticket_events] = [await stored_rows(db, TicketEvent, TicketEvent.ticket_id == ticket_id)]
+        assert ("customer_reply", words) in [(e.kind, e.detail) for e in ticket_events]
+        assert ("status", "resolved -> open") in [(e.kind, e.detail) for e in ticket_events]
+        # "yes" afterwards counts nothing: the answer was "no".
+        await http.post(path_of(rig.links.url(request_id, "yes")))
+        assert [r.answer for r in await responses(db)] == ["no"]
+
+        stop = await http.post(path_of(rig.links.url(request_id, "stop")))
+        assert rig.phrase("surveys_stopped", "gu") in stop.text
+        [customer] = await stored_rows(db, Customer, Customer.id == conversation.customer_id)
+        assert customer.surveys_opted_out_at is not None
