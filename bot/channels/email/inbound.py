@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from bot.channels.email.bounces import Bounce, read_bounce
-from bot.channels.email.noise import why_not_answer
+from bot.channels.email.noise import is_bounce, why_not_answer
 from bot.channels.email.text import html_to_text, new_text
 from bot.channels.email.threads import message_ids_in
 from bot.messages import Attachment, InboundMessage
@@ -43,7 +43,7 @@ class Mail:
     language: str | None
     noise: str | None
     bounce: Bounce | None = None
-    """What a bounce says of the mail it returns (``noise == "bounce"`` only)."""
+    """What a bounce says of the mail it returns (bounces only)."""
 
 
 def read_mail(raw: bytes, *, own_address: str) -> Mail | None:
@@ -78,7 +78,7 @@ def read_mail(raw: bytes, *, own_address: str) -> Mail | None:
         replied_to=tuple(dict.fromkeys(replied_to)),
         language=language.split(",")[0].strip() if language else None,
         noise=noise,
-        bounce=read_bounce(mail) if noise == "bounce" else None,
+        bounce=read_bounce(mail) if noise and is_bounce(mail, address) else None,
     )
 
 

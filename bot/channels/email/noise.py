@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from email.message import EmailMessage
 
-__all__ = ["SenderRateLimit", "why_not_answer"]
+__all__ = ["SenderRateLimit", "is_bounce", "why_not_answer"]
 
 _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Autoresponder")
 _BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
@@ -38,12 +38,13 @@ def why_not_answer(mail: EmailMessage, *, sender: str, own_address: str) -> str 
         return "mailing list"
     if sender == own_address.lower():
         return "our own address"
-    if _is_bounce(mail, sender):
+    if is_bounce(mail, sender):
         return "bounce"
     return None
 
 
-def _is_bounce(mail: EmailMessage, sender: str) -> bool:
+def is_bounce(mail: EmailMessage, sender: str) -> bool:
+    """A delivery report or a mailer daemon's mail (DSNs often say Auto-Submitted too)."""
     if mail.get_content_type() == "multipart/report":
         return True  # a delivery status notification (RFC 3464) or a read receipt
     if sender.startswith(_BOUNCE_SENDERS):
