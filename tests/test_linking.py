@@ -23,7 +23,9 @@ from bot.settings import SlackSettings, TelegramSettings
 from bot.storage.database import Database
 from bot.storage.link_codes import LinkCodeRepository
 from bot.storage.models import ChannelIdentity, Conversation, LinkCode, Ticket, utcnow
+from bot.storage.repositories import ConversationRepository
 from bot.web.app import create_web_app
+from tests.support.console import PASSWORD, AgentClient, serve_console
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
 from tests.support.server import serve
@@ -125,6 +127,32 @@ async def test_the_telegram_deep_link_joins_the_account_to_the_verified_customer
             )
         )
     assert mallory != asha
+
+    # The console's customer panel, on Asha's web chat: her Telegram account, its
+    # conversation and the ticket she opened there, beside the web chat.
+    async with db.transaction() as session:
+        web_chat = (
+            await ConversationRepository(session).get_or_create(
+                channel="webchat",
+                conversation_key="asha-laptop",
+                user_id="asha-laptop",
+                user_name=None,
+            )
+        ).id
+        telegram_chat = await session.scalar(
+            select(Conversation.id).where(Conversation.channel == "telegram")
+        )
+    await t.rig.add_agent("priya", password=PASSWORD)
+    async with serve_console(t.rig) as base:
+        agent = AgentClient(base)
+        try:
+            assert (await agent.login("priya")).status_code == 303
+            page = (await agent.http.get(f"/console/c/{web_chat}")).text
+        finally:
+            await agent.http.aclose()
+    panel = page[page.index('id="customer-side"') :]
+    assert f"telegram: Asha ({ASHA_TG.id})" in panel and "webchat: 1 session(s)" in panel
+    assert "HD-1001" in panel and f'href="/console/c/{telegram_chat}"' in panel
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

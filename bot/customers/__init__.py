@@ -36,6 +36,20 @@ class CustomerDirectory:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def vouched(self, *, namespace: str, identity: Identity) -> Known:
+        """The verified customer a signed identity names, made now if new; no channel
+        identity is linked (the shop's server asks, not a chat)."""
+        if not identity.verified or identity.external_id is None:
+            raise ValueError("only a signed identity names a verified customer")
+        async with self.db.transaction() as session:
+            customers = CustomerRepository(session)
+            external_id = f"{namespace}:{identity.external_id}"[:200]
+            target = await customers.verified(external_id) or await customers.add_verified(
+                external_id=external_id
+            )
+            _describe(target, identity)
+            return Known(target.id, target.display_name, verified=True, language=target.language)
+
     async def identify(
         self, *, namespace: str, channel: str, user_id: str, identity: Identity
     ) -> Known:

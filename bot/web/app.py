@@ -13,9 +13,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from bot.channels.webchat import WebChatChannel
+from bot.customers import CustomerDirectory
+from bot.customers.linking import LinkCodes
 from bot.engine.pipeline import Engine
 from bot.web.console import Console
 from bot.web.webchat import chat_socket
+from bot.web.webchat_links import link_endpoint
 
 STATIC = Path(__file__).parent / "static"
 
@@ -59,11 +62,13 @@ def create_web_app(
     routes: Sequence[BaseRoute] = (),
     console: Console | None = None,
     frame_ancestors: Sequence[str] = ("'self'",),
+    links: LinkCodes | None = None,
 ) -> Starlette:
     """The one ASGI app; ``routes`` are the channels' webhooks (Telegram, Slack events).
 
     ``console`` is the agent console, mounted at ``/console``. ``frame_ancestors``
     (``web.frame_ancestors``) says which sites may show the chat page in a frame.
+    ``links``: link codes that join a verified customer's Telegram or Slack account.
     """
     page_headers = chat_page_headers(frame_ancestors)
 
@@ -97,7 +102,11 @@ def create_web_app(
 
     async def socket(websocket: WebSocket) -> None:
         assert webchat is not None
-        await chat_socket(websocket, webchat, engine)
+        await chat_socket(websocket, webchat, engine, links)
+
+    async def link(request: Request) -> Response:
+        assert webchat is not None
+        return await link_endpoint(request, webchat, links, CustomerDirectory(engine.db))
 
     app_routes: list[BaseRoute] = [Route("/healthz", healthz), *routes]
     if console is not None:
@@ -108,6 +117,7 @@ def create_web_app(
             Route("/embed", embed),
             Route("/widget.js", snippet),
             WebSocketRoute("/ws/chat", socket),
+            Route("/webchat/link", link, methods=["POST"]),  # the shop's server asks
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     return Starlette(routes=app_routes, lifespan=lifespan)  # type: ignore[arg-type]

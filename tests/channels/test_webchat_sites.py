@@ -171,7 +171,8 @@ async def test_the_socket_verifies_the_identity_a_page_presents(db: Database) ->
                 await ws.send(json.dumps({"type": "identify", "token": token}))
                 refused = json.loads(await ws.recv())
                 assert refused["type"] == "error"
-                assert why in refused["message"]
+                assert why in refused["detail"]  # the developer's reason; the customer's
+                assert refused["message"] == Catalogue.load().get("identity_refused", "en")
             await ws.send(
                 json.dumps({"type": "identify", "token": customer_token(secret, name="Asha")})
             )

@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 
 from bot.channels.webchat import WebChatChannel
+from bot.customers.linking import LinkCodes
 from bot.web.app import create_web_app
 from bot.web.console import Console
 from bot.web.console.auth import Sessions
@@ -34,7 +35,11 @@ def make_console(rig: DeskRig, *, secure_cookies: bool | None = None) -> Console
 
 @asynccontextmanager
 async def serve_console(
-    rig: DeskRig, *, webchat: WebChatChannel | None = None, secure_cookies: bool | None = None
+    rig: DeskRig,
+    *,
+    webchat: WebChatChannel | None = None,
+    secure_cookies: bool | None = None,
+    links: LinkCodes | None = None,
 ) -> AsyncIterator[str]:
     """The whole web app (console, and the web chat if given); yields ``http://host:port``."""
 
@@ -46,6 +51,7 @@ async def serve_console(
         webchat=webchat,
         readiness=readiness,
         console=make_console(rig, secure_cookies=secure_cookies),
+        links=links,
     )
     async with serve(app) as address:
         yield f"http://{address}"

@@ -23,6 +23,8 @@ from starlette.routing import Route
 
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_sites import Site, site_map
+from bot.customers.linking import LinkCodes, looks_like_code
+from bot.i18n import Catalogue
 from bot.knowledge.loader import load_knowledge_base
 from bot.storage.database import Database
 from bot.storage.models import Conversation, Message
@@ -98,13 +100,14 @@ async def shop(db: Database) -> AsyncIterator[Shop]:
     rig = await make_rig(db, channel=channel, clock=WallClock())
     await channel.start(rig.engine.receive)
     state = Shop(bot="", allowed="", refused="", rig=rig)
+    links = LinkCodes(db, telegram_username=lambda: "VoltCartBot", slack=True)
 
     async def page(_: Request) -> Response:
         return HTMLResponse(shop_page(state.bot, state.attributes))
 
     pages = Starlette(routes=[Route("/", page)])
     async with (
-        serve_console(rig, webchat=channel) as bot,
+        serve_console(rig, webchat=channel, links=links) as bot,
         serve(pages) as allowed,
         serve(pages) as refused,
     ):
@@ -309,7 +312,7 @@ async def test_a_signed_customer_is_named_to_the_agent_and_a_forged_one_is_not(
             await other.locator("#helpdesk-widget button.helpdesk-launcher").click()
             forged_frame = other.frame_locator("#helpdesk-widget iframe")
             await expect(forged_frame.locator(".notice")).to_contain_text(
-                "bad signature", timeout=WAIT_MS
+                Catalogue.load().get("identity_refused", "en"), timeout=WAIT_MS
             )
             await chat(other, "where is my order")
             await expect(forged_frame.locator(".msg-out")).to_have_count(1, timeout=WAIT_MS)
@@ -323,3 +326,50 @@ async def test_a_signed_customer_is_named_to_the_agent_and_a_forged_one_is_not(
     finally:
         await customer.close()
         await agent.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_signed_customer_can_continue_on_telegram_or_slack(
+    browser: Browser, shop: Shop
+) -> None:
+    token = customer_token(SECRET, sub="cust-7", name="Asha Patel", locale="hi")
+    shop.attributes = f'data-identity-token="{token}"'
+    catalogue = Catalogue.load()
+    customer = await browser.new_page(viewport={"width": 390, "height": 760})
+    try:
+        await customer.goto(f"http://{shop.allowed}/")
+        await customer.locator("#helpdesk-widget button.helpdesk-launcher").click()
+        frame = customer.frame_locator("#helpdesk-widget iframe")
+        offers = frame.locator(".chat-links .link-offer")
+        await expect(offers).to_have_text(
+            [
+                catalogue.get("link_continue_telegram", "hi"),
+                catalogue.get("link_continue_slack", "hi"),
+            ],
+            timeout=WAIT_MS,
+        )
+        await offers.first.click()
+        link = frame.locator(".link-notice a.link-open")
+        await expect(link).to_have_attribute("target", "_blank", timeout=WAIT_MS)
+        href = str(await link.get_attribute("href"))
+        assert href.startswith("https://t.me/VoltCartBot?start=")
+        assert looks_like_code(href.rsplit("=", 1)[1])
+        await offers.nth(1).click()
+        await expect(frame.locator(".link-notice").last).to_contain_text("link ", timeout=WAIT_MS)
+        await customer.screenshot(
+            path=str(screenshot_dir() / "embed-continue-on-telegram.png"), animations="disabled"
+        )
+    finally:
+        await customer.close()
+    # An anonymous visitor is offered nothing.
+    shop.attributes = ""
+    visitor = await browser.new_page()
+    try:
+        await visitor.goto(f"http://{shop.allowed}/")
+        await visitor.locator("#helpdesk-widget button.helpdesk-launcher").click()
+        frame = visitor.frame_locator("#helpdesk-widget iframe")
+        await chat(visitor, "hello")
+        await expect(frame.locator(".msg-out").first).to_be_visible(timeout=WAIT_MS)
+        await expect(frame.locator(".chat-links")).to_have_count(0)
+    finally:
+        await visitor.close()

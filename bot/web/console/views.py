@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.channels.webchat import WebChatChannel
 from bot.desk.routing import AgentLoad, choose_agent
 from bot.desk.service import Desk
 from bot.handoff import State
@@ -18,6 +20,7 @@ from bot.storage.agent_desk import (
 from bot.storage.customers import CustomerCsat, CustomerRepository
 from bot.storage.models import (
     AgentNote,
+    ChannelIdentity,
     Conversation,
     Customer,
     Delivery,
@@ -103,6 +106,8 @@ class CustomerProfile:
     phone: str | None
     language: str | None
     channels: list[str]
+    accounts: list[str]
+    """Each platform account by channel and name; web chat sessions counted."""
     csat: list[CustomerCsat]
     notes: list[AgentNote]
 
@@ -251,9 +256,22 @@ async def _profile(
         phone=customer.phone,
         language=customer.language,
         channels=sorted({identity.channel for identity in identities}),
+        accounts=_accounts(identities),
         csat=await customers.csat(customer.id),
         notes=list(await customers.notes(customer.id)),
     )
+
+
+def _accounts(identities: Sequence[ChannelIdentity]) -> list[str]:
+    """Telegram and Slack accounts by name and id; web chat sessions only counted, since
+    a session's id is what opens its chat."""
+    named = [
+        f"{i.channel}: {i.display_name or i.external_id} ({i.external_id})"
+        for i in identities
+        if i.channel != WebChatChannel.name
+    ]
+    sessions = sum(1 for i in identities if i.channel == WebChatChannel.name)
+    return named + ([f"{WebChatChannel.name}: {sessions} session(s)"] if sessions else [])
 
 
 def _message(message: Message, names: dict[int, str]) -> dict[str, Any]:

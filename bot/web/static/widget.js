@@ -300,6 +300,10 @@
         break;
       case "identity":
         document.documentElement.dataset.verified = String(Boolean(m.verified));
+        showLinks(m.verified && Array.isArray(m.links) ? m.links : []);
+        break;
+      case "link":
+        showLink(m);
         break;
       case "typing":
         showTyping();
@@ -315,6 +319,47 @@
         break;
       }
     }
+  }
+
+  /* ---------- continuing in another app (a verified customer only) ---------- */
+
+  // The bot offers "Continue on Telegram" / "on Slack" to a customer the shop signed in;
+  // a press asks for a fresh one-time code, which comes back as a "link" frame.
+  let linkBar = null;
+  function showLinks(links) {
+    if (linkBar) linkBar.remove();
+    linkBar = null;
+    const offered = links.filter((l) => l && typeof l.channel === "string" && l.label);
+    if (!offered.length) return;
+    linkBar = el("div", "chat-links");
+    for (const l of offered) {
+      const b = el("button", "msg-button link-offer", String(l.label));
+      b.type = "button";
+      b.dataset.channel = l.channel;
+      b.addEventListener("click", () => {
+        if (ws && ws.readyState === WebSocket.OPEN) {
+          ws.send(JSON.stringify({ type: "link", channel: l.channel }));
+        }
+      });
+      linkBar.append(b);
+    }
+    form.before(linkBar);
+  }
+
+  function showLink(m) {
+    const url = typeof m.url === "string" && /^https:\/\/t\.me\//.test(m.url) ? m.url : null;
+    const note = el("div", "notice link-notice");
+    if (url) {
+      // A link the customer follows (a new tab or the Telegram app), never opened for them.
+      const a = el("a", "link-open", String(m.message || m.url));
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      note.append(a);
+    } else {
+      note.textContent = String(m.message || m.text || "");
+    }
+    append(note, true);
   }
 
   /* ---------- connection with backoff ---------- */
