@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.app import link_codes
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.format import escape
 from bot.channels.telegram.channel import TelegramChannel, command_menu
@@ -66,7 +67,7 @@ async def telegram(db: Database) -> AsyncIterator[tuple[FakeTelegram, TicketRig,
         )
         rig = await make_ticket_rig(db, channel=channel)
         await channel.wait_connected(10)
-        yield fake, rig, LinkCodes(db, telegram_username=channel.username)
+        yield fake, rig, link_codes(db, [channel])  # as helpdesk run wires it
         await channel.stop()
 
 
@@ -227,7 +228,8 @@ async def test_link_code_in_a_slack_dm_through_bolt(db: Database) -> None:
             app_token=None,
         )
         t = await make_ticket_rig(db, channel=channel)
-        links = LinkCodes(db, slack=True)
+        links = link_codes(db, [channel])  # as helpdesk run wires it
+        assert links.channels() == ["slack"]
 
         async def readiness() -> dict[str, object]:
             return {"ready": True}
