@@ -7,6 +7,7 @@ delivers one into a real Dovecot for the channel to read. SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import html
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -29,6 +30,7 @@ from tests.channels.email.test_email_channel import (
     email_rig,
     mail_where,
 )
+from tests.support.console import PASSWORD, AgentClient, serve_console
 from tests.support.desk import SUNDAY
 from tests.support.imap_client import MailboxClient
 from tests.support.mail_servers import Dovecot, SmtpServer
@@ -116,7 +118,7 @@ async def test_a_bounced_notice_fails_for_good_with_the_reason_on_the_ticket(
 ) -> None:
     channel = channel_for(dovecot, smtp)
     try:
-        await email_rig(db, channel, start=SUNDAY)  # nobody on duty: a ticket
+        rig = await email_rig(db, channel, start=SUNDAY)  # nobody on duty: a ticket
         box = MailboxClient(dovecot)
         await box.deliver(raw(mail("I want to talk to a person", subject="Broken charger")))
         await wait_until(lambda: stored_rows(db, Ticket), within=30, what="a ticket")
@@ -149,6 +151,18 @@ async def test_a_bounced_notice_fails_for_good_with_the_reason_on_the_ticket(
         assert "alice@example.org" in bounced.detail and "5.1.1" in bounced.detail
         assert [a for a, _ in channel.ignored] == ["mailer-daemon@mx.example.org"]  # no reply
         assert len(await stored_rows(db, Message, Message.direction == Direction.IN)) == 1
+
+        # What the agent sees on the conversation page: the subject and why it failed.
+        await rig.add_agent("priya", password=PASSWORD)
+        async with serve_console(rig) as base:
+            agent = AgentClient(base)
+            try:
+                assert (await agent.login("priya")).status_code == 303
+                page = await agent.http.get(f"/console/c/{first.conversation_id}")
+            finally:
+                await agent.close()
+        assert "Subject: Broken charger" in page.text
+        assert html.escape(row.last_error) in page.text
     finally:
         await channel.stop()
 
