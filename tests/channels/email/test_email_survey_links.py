@@ -17,17 +17,21 @@ import pytest
 
 from bot.storage.database import Database
 from bot.storage.models import (
+    Conversation,
     Customer,
     SurveyRequest,
     SurveyResponse,
     TicketEvent,
     TicketStatus,
 )
+from tests.channels.email.mails import mail, raw
 from tests.channels.email.test_email_channel import body, channel_for, mail_where
+from tests.support.imap_client import MailboxClient
 from tests.support.mail_servers import Dovecot, SmtpServer
 from tests.support.notice_rig import NoticeRig, make_notice_rig
 from tests.support.server import serve
 from tests.support.stored_rows import stored_rows
+from tests.support.waiting import wait_until
 
 LINK = re.compile(r"(\d+) ★: (http://survey\.invalid/survey/\S+)")
 
@@ -147,3 +151,26 @@ async def test_a_follow_up_from_a_mail_reopens_with_the_words_and_stop_opts_out(
         assert rig.phrase("surveys_stopped", "gu") in stop.text
         [customer] = await stored_rows(db, Customer, Customer.id == conversation.customer_id)
         assert customer.surveys_opted_out_at is not None
+
+
+async def test_an_email_customers_survey_comes_as_links_too(
+    rig: NoticeRig, smtp: SmtpServer, dovecot: Dovecot, db: Database
+) -> None:
+    await MailboxClient(dovecot).deliver(raw(mail("hello", sender="mei@example.org")))
+    await wait_until(
+        lambda: stored_rows(db, Conversation, Conversation.channel == "email"),
+        within=30,
+        what="the mail stored",
+    )
+    [conversation] = await stored_rows(db, Conversation, Conversation.channel == "email")
+    ticket_id = await rig.ticket_for(conversation)
+    await rig.tickets.set_status(ticket_id, TicketStatus.RESOLVED, actor="priya")
+    question = rig.phrase("csat_request")
+    asked = await mail_where(smtp, lambda m: question in body(m))
+    links = dict(LINK.findall(body(asked)))
+    assert sorted(links) == ["1", "2", "3", "4", "5"]
+    assert rig.phrase("choose_number") not in body(asked)  # no "reply with the number"
+    assert await rig.job.run() == 0  # an email customer's news is mail already
+    async with serve(rig.app) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+        assert (await http.post(path_of(links["5"]))).status_code == 200
+    assert [r.score for r in await responses(db)] == [5]
