@@ -106,8 +106,13 @@ class SurveyPage:
         async with self.db.transaction() as session:
             answered = await SurveyStore(session).response(survey.id)
             ticket = await session.get(Ticket, survey.ticket_id) if survey.ticket_id else None
-        if answered is not None and not self._asks_words(survey, value, answered.comment):
-            return self._page(language, [self._say("survey_thanks", language)])
+        if answered is not None:
+            # Answered already (this link or another): only the words for a low score remain.
+            counted = str(answered.score) if answered.score is not None else ""
+            lines = [self._say("survey_thanks", language)]
+            if self._asks_words(survey, counted, answered.comment):
+                return self._page(language, lines, form=self._form(survey, counted, language))
+            return self._page(language, lines)
         reference = ticket.reference if ticket is not None else ""
         lines = [self._question(survey, language, reference or "")]
         if value != STOP_VALUE:
