@@ -23,7 +23,14 @@ from bot.i18n import Catalogue
 from bot.settings import SlackSettings, TelegramSettings
 from bot.storage.database import Database
 from bot.storage.link_codes import LinkCodeRepository
-from bot.storage.models import ChannelIdentity, Conversation, LinkCode, Ticket, utcnow
+from bot.storage.models import (
+    ChannelIdentity,
+    Conversation,
+    Dialogue,
+    LinkCode,
+    Ticket,
+    utcnow,
+)
 from bot.storage.repositories import ConversationRepository
 from bot.web.app import create_web_app
 from tests.support.console import PASSWORD, AgentClient, serve_console
@@ -191,6 +198,44 @@ async def test_forged_expired_and_taken_codes_are_refused_in_the_customers_langu
     assert owner == asha and unused.used_at is None  # Ravi's code still works for Ravi
     # A plain /start (no code, or a campaign's parameter) is a greeting, nothing else.
     assert await said(fake, MALLORY_TG, "/start spring-sale", 1) == [t.phrase("greet", "hi")]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+async def test_a_code_sent_while_the_ticket_questions_are_open_links_the_account(
+    telegram: tuple[FakeTelegram, TicketRig, LinkCodes],
+) -> None:
+    """The ticket dialogue reads the customer's next words as its answer; a code is not
+    an answer: it links the account (and the half-asked ticket is dropped, as any other
+    command drops an open dialogue), typed as ``link <code>`` or as Telegram's deep link."""
+    fake, t, links = telegram
+    db = t.rig.db
+    asha = await verified(db, "asha-laptop")
+    assert await said(fake, ASHA_TG, "/ticket", 1) == [t.phrase("ticket_ask_summary")]
+    offer = await links.offer(asha, "telegram")
+    replies = await said(fake, ASHA_TG, f"link {offer.code}", 2)
+    assert replies == [t.phrase("link_done"), t.phrase("greet_known", name="Asha Patel")]
+
+    # Half way through the questions, the deep link: linked again (already), no ticket.
+    await said(fake, ASHA_TG, "/ticket", 1)
+    assert await said(fake, ASHA_TG, "My charger stopped working", 1) == [
+        t.phrase("ticket_ask_details")
+    ]
+    again = await links.offer(asha, "telegram")
+    replies = await said(fake, ASHA_TG, f"/start {again.code}", 2)
+    assert replies == [t.phrase("link_already"), t.phrase("greet_known", name="Asha Patel")]
+    async with db.transaction() as session:
+        owner = await session.scalar(
+            select(ChannelIdentity.customer_id).where(
+                ChannelIdentity.external_id == str(ASHA_TG.id)
+            )
+        )
+        tickets = list(await session.scalars(select(Ticket)))
+        used = list(await session.scalars(select(LinkCode.used_by)))
+        open_dialogues = list(await session.scalars(select(Dialogue)))
+    assert owner == asha
+    assert tickets == []  # neither code became a ticket's summary or details
+    assert used == [f"telegram:{ASHA_TG.id}"] * 2
+    assert open_dialogues == []  # the questions are over: next words are a new message
 
 
 async def test_only_a_verified_customer_gets_codes_and_only_for_running_channels(
