@@ -12,7 +12,7 @@ Pure values and protocols: no I/O, and nothing of the bot below them but message
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from bot.messages import InboundMessage, OutboundMessage
@@ -39,6 +39,9 @@ class TurnView:
     """The language the bot answers in."""
     intent: str | None
     """The intent the bot would act on; ``None`` when it is unsure what was meant."""
+    changed_tickets: list[int] = field(default_factory=list)
+    """Tickets the follow-up changed: the engine announces them to the desk once the
+    turn committed (a console reading at once must not find the old state)."""
 
 
 class FollowUps(Protocol):

@@ -81,6 +81,8 @@ class Decider:
             )
             for service in self.follow_ups:
                 replies = await service.follow_up(view)
+                ctx.changed_tickets += view.changed_tickets
+                view.changed_tickets.clear()
                 if replies is not None:
                     return replies
         if understood.negative is not None and await self._frustrated(ctx, understood.negative):

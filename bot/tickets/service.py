@@ -260,12 +260,16 @@ class TicketService:
         # The turn loaded (and locked) the conversation in this session already.
         conversation = await ConversationRepository(turn.session).get(turn.conversation_id)
         assert conversation is not None
-        return [await self.customer_wrote(turn.session, ticket, conversation, text)]
+        reply = await self.customer_wrote(turn.session, ticket, conversation, text)
+        turn.changed_tickets.append(ticket.id)  # announced by the engine after the commit
+        return [reply]
 
     async def customer_wrote(
         self, session: AsyncSession, ticket: Ticket, conversation: Conversation, text: str
     ) -> OutboundMessage:
-        """The customer's answer lands on the ticket; a pending or resolved ticket reopens."""
+        """The customer's answer lands on the ticket; a pending or resolved ticket reopens.
+
+        Runs in the customer's turn: the caller announces the change once it committed."""
         now = self.clock.now()
         store = TicketStore(session)
         store.add_event(ticket, kind="customer_reply", actor="customer", detail=text)
@@ -282,7 +286,6 @@ class TicketService:
         conversation.csat_requested_at = None  # they answered in words, not with a rating
         language = self._language(ticket, conversation)
         key = "ticket_reopened" if reopened else "ticket_reply_added"
-        self.events.publish(DeskEvent(EventKind.TICKET, None, {"ticket_id": ticket.id}))
         return OutboundMessage(self._phrase(key, language, reference=ticket.reference))
 
     # --- the sweep ----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.desk.policy import Conflict, DeskError, NotFound
-from bot.events import DeskEvent
+from bot.engine.gate import store_inbound
+from bot.events import DeskEvent, EventKind
 from bot.storage.database import Database
 from bot.storage.models import SurveyRequest, SurveyResponse, TicketStatus
 from bot.storage.tickets import TicketStore
@@ -89,6 +90,53 @@ async def test_reply_pending_answer_resolve_csat_reopen(db: Database) -> None:
     ]
     details = [detail for kind, _, detail in await t.events(ticket_id) if kind == "status"]
     assert details == ["new -> pending", "pending -> open", "open -> resolved", "resolved -> open"]
+
+
+class Snapshots:
+    """Set as the desk's relay: notes, as each event is published, what the customer had
+    been sent by then. A reply is sent only after its turn committed, so an event noted
+    before the turn's reply was published before the commit."""
+
+    def __init__(self, t: TicketRig) -> None:
+        self.t = t
+        self.seen: list[tuple[DeskEvent, list[str]]] = []
+
+    def forward(self, event: DeskEvent) -> None:
+        self.seen.append((event, [m.text for m in self.t.rig.sent()]))
+
+    def tickets(self, ticket_id: int) -> list[list[str]]:
+        return [
+            sent
+            for event, sent in self.seen
+            if event.kind == EventKind.TICKET and event.data == {"ticket_id": ticket_id}
+        ]
+
+
+async def test_the_customers_answer_is_announced_after_its_turn_committed(db: Database) -> None:
+    """The consoles reload a ticket on its event: the customer's answer (and a reopening)
+    must be announced once committed, live and when recovery answers it after a crash."""
+    t = await make_ticket_rig(db)
+    ticket_id = await ticket_for(t)
+    await t.service.public_reply(ticket_id, "Could you send a photo?", actor="maya")
+    snapshots = Snapshots(t)
+    t.rig.desk.events.relay = snapshots
+    added = t.phrase("ticket_reply_added", reference="HD-1001")
+    assert await t.push("Here it is, the crack is on the side") == [added]
+    [when] = snapshots.tickets(ticket_id)
+    assert when[-1] == added  # the turn's reply was out (committed) before the event
+
+    # Resolved; then the customer writes and the worker dies before answering: recovery
+    # answers it at start-up, and announces the reopened ticket after its commit too.
+    await t.service.set_status(ticket_id, TicketStatus.RESOLVED, actor="maya")
+    snapshots.seen.clear()
+    stored = await store_inbound(db, t.rig.channel.message("HD-1001 broke again, same crack"))
+    assert stored is not None
+    assert await t.rig.engine.recover() == 1
+    reopened = t.phrase("ticket_reopened", reference="HD-1001")
+    [when] = snapshots.tickets(ticket_id)
+    assert when[-1] == reopened
+    (ticket,) = await t.tickets()
+    assert ticket.status == TicketStatus.OPEN
 
 
 async def test_note_is_never_sent_and_needs_input_is(db: Database) -> None:
