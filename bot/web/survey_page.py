@@ -6,12 +6,16 @@ Mail security scanners open every link in a mail to inspect it; recording on GET
 let them answer surveys. Send (POST, the same signed address) records the answer once,
 exactly as a chat button does (:mod:`bot.surveys.answers`): a second press, or a press
 long after, counts nothing more. After a low score without words, the page asks for them.
+A follow-up's "yes" closes the ticket and, as in the chat, asks the survey for a closed
+ticket when one is configured (its answers as signed links on the page); "no" reopens it
+with the words. Either is announced to the consoles once committed.
 A link whose signature or expiry does not check out gets 403 and changes nothing.
 """
 
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from urllib.parse import parse_qs
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +24,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.email.survey_links import STOP_VALUE, SurveyLinks
+from bot.events import DeskEvent, DeskEvents, EventKind
 from bot.i18n import Catalogue
+from bot.messages import OutboundMessage
 from bot.storage.database import Database
 from bot.storage.models import Conversation, SurveyRequest, Ticket, utcnow
 from bot.storage.surveys import FOLLOW_UP_KIND, SurveyStore
@@ -33,7 +39,8 @@ from bot.surveys.answers import (
     record_answer,
     reopen_after_follow_up,
 )
-from bot.surveys.plan import SCALES, SurveyPlan
+from bot.surveys.asking import Phrases, ask_survey
+from bot.surveys.plan import SCALES, Occasion, SurveyPlan
 
 __all__ = ["SurveyPage"]
 
@@ -68,12 +75,15 @@ class SurveyPage:
         catalogue: Catalogue,
         brand: str,
         plan: SurveyPlan,
+        events: DeskEvents | None = None,
     ) -> None:
         self.db = db
         self.links = links
         self.catalogue = catalogue
         self.brand = brand
         self.plan = plan
+        self.events = events
+        """The desk's events: a ticket the page closed or reopened, for the consoles."""
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -138,15 +148,23 @@ class SurveyPage:
             if recorded.request is None:
                 return self._page(language, [self._say("survey_link_invalid", language)], 403)
             if survey.kind == FOLLOW_UP_KIND:
-                return await self._follow_up(session, survey, value, words, recorded.counted)
-            if survey.kind == "csat" and survey.conversation_id is not None:
-                conversation = await session.get(Conversation, survey.conversation_id)
-                if conversation is not None and recorded.counted:
-                    conversation.csat_requested_at = None  # answered: the chat's buttons are moot
-            response = await SurveyStore(session).response(survey.id)
-            if words and await add_comment(session, request_id=survey.id, text=words):
-                return self._page(language, [self._say("survey_comment_thanks", language)])
-            counted = response.score if response is not None else None
+                page, changed = await self._follow_up(
+                    session, survey, value, words, recorded.counted
+                )
+            else:
+                page, changed, counted = None, None, None
+                if survey.kind == "csat" and survey.conversation_id is not None:
+                    conversation = await session.get(Conversation, survey.conversation_id)
+                    if conversation is not None and recorded.counted:
+                        conversation.csat_requested_at = None  # the chat's buttons are moot
+                response = await SurveyStore(session).response(survey.id)
+                if words and await add_comment(session, request_id=survey.id, text=words):
+                    return self._page(language, [self._say("survey_comment_thanks", language)])
+                counted = response.score if response is not None else None
+        if changed is not None and self.events is not None:  # committed: announce it
+            self.events.publish(DeskEvent(EventKind.TICKET, None, {"ticket_id": changed}))
+        if page is not None:
+            return page
         if counted is not None and self._asks_words(survey, str(counted), None):
             # A low score without words: ask for them (the same signed address takes them).
             lines = [self._say("survey_thanks", language)]
@@ -155,21 +173,61 @@ class SurveyPage:
 
     async def _follow_up(
         self, session: AsyncSession, survey: SurveyRequest, value: str, words: str, counted: bool
-    ) -> HTMLResponse:
+    ) -> tuple[HTMLResponse, int | None]:
+        """The follow-up's page, and the ticket it closed or reopened (if it changed one)."""
         language = self._language(survey)
         if not counted or survey.ticket_id is None:
-            return self._page(language, [self._say("survey_thanks", language)])
+            return self._page(language, [self._say("survey_thanks", language)]), None
         now = utcnow()
         if value == "yes":
-            await close_after_follow_up(session, survey.ticket_id, now)
-            return self._page(language, [self._say("followup_glad", language)])
+            closed = await close_after_follow_up(session, survey.ticket_id, now)
+            lines = [self._say("followup_glad", language)]
+            if closed is None:
+                return self._page(language, lines), None
+            question = await self._closing_survey(session, survey, closed, now)
+            return self._page(language, lines, form=self._links(question)), closed.id
         ticket = await reopen_after_follow_up(session, survey.ticket_id, now)
         if ticket is not None and words:
             await add_customer_words(session, ticket.id, words, now)
         reference = ticket.reference if ticket is not None else ""
-        return self._page(
+        page = self._page(
             language, [self._say("ticket_reply_added", language, reference=reference)]
         )
+        return page, ticket.id if ticket is not None else None
+
+    async def _closing_survey(
+        self, session: AsyncSession, survey: SurveyRequest, ticket: Ticket, now: datetime
+    ) -> OutboundMessage | None:
+        """The survey for a closed ticket, as the chat's "yes" asks it (same occasion key,
+        so it is asked once however the customer answered the follow-up)."""
+        if survey.conversation_id is None:
+            return None
+        conversation = await session.get(Conversation, survey.conversation_id)
+        if conversation is None:
+            return None
+        return await ask_survey(
+            session,
+            self.plan,
+            Phrases(self.catalogue, self.brand),
+            conversation=conversation,
+            occasion=Occasion.TICKET_CLOSED,
+            key=f"ticket:{ticket.id}",
+            now=now,
+            ticket_id=ticket.id,
+            agent_id=ticket.assignee_id,
+        )
+
+    def _links(self, question: OutboundMessage | None) -> str:
+        """A survey question with its answers as signed links to this page."""
+        if question is None:
+            return ""
+        urls = self.links.for_buttons(question.buttons) or {}
+        answers = "".join(
+            f'<li><a href="{html.escape(urls[b.payload])}">{html.escape(b.title)}</a></li>'
+            for b in question.buttons
+            if b.payload in urls
+        )
+        return f"<p>{html.escape(question.text)}</p><ul>{answers}</ul>"
 
     # --- pieces ----------------------------------------------------------------------------------
 

@@ -143,7 +143,11 @@ async def identify(ws: ClientConnection, **claims: Any) -> dict[str, Any]:
 
 
 async def make_notice_rig(
-    db: Database, email: EmailChannel, *, others: tuple[Channel, ...] = ()
+    db: Database,
+    email: EmailChannel,
+    *,
+    others: tuple[Channel, ...] = (),
+    plan: SurveyPlan | None = None,
 ) -> NoticeRig:
     clock = FakeClock(OPEN)
     links = SurveyLinks(
@@ -168,7 +172,7 @@ async def make_notice_rig(
         channels=registry,
         options=engine_options(),
     )
-    plan = SurveyPlan.default()
+    plan = plan or SurveyPlan.default()
     desk = Desk(
         db=db,
         line=engine,
@@ -201,7 +205,9 @@ async def make_notice_rig(
         settings=EmailNoticeSettings(webchat_after_s=60),
         clock=clock,
     )
-    page = SurveyPage(db=db, links=links, catalogue=catalogue, brand="VoltCart", plan=plan)
+    page = SurveyPage(
+        db=db, links=links, catalogue=catalogue, brand="VoltCart", plan=plan, events=desk.events
+    )
 
     async def ready() -> dict[str, object]:
         return {"ready": True}

@@ -7,6 +7,8 @@ links as a mail client would. SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,15 +17,19 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from bot.events import EventKind
+from bot.settings import SurveySettings, SurveysSettings
 from bot.storage.database import Database
 from bot.storage.models import (
     Conversation,
     Customer,
     SurveyRequest,
     SurveyResponse,
+    Ticket,
     TicketEvent,
     TicketStatus,
 )
+from bot.surveys.plan import SurveyPlan
 from tests.channels.email.mails import mail, raw
 from tests.channels.email.test_email_channel import body, channel_for, mail_where
 from tests.support.imap_client import MailboxClient
@@ -151,6 +157,79 @@ async def test_a_follow_up_from_a_mail_reopens_with_the_words_and_stop_opts_out(
         assert rig.phrase("surveys_stopped", "gu") in stop.text
         [customer] = await stored_rows(db, Customer, Customer.id == conversation.customer_id)
         assert customer.surveys_opted_out_at is not None
+
+
+async def follow_up_request(rig: NoticeRig, conversation: Conversation, ticket_id: int) -> int:
+    """The follow-up "did it stay solved?" asked two days after the resolution."""
+    async with rig.db.transaction() as session:
+        follow_up = SurveyRequest(
+            customer_id=conversation.customer_id,
+            conversation_id=conversation.id,
+            ticket_id=ticket_id,
+            kind="followup",
+            occasion="ticket_followup",
+            occasion_key=f"ticket_followup:{ticket_id}",
+            channel="webchat",
+            language=conversation.language,
+            asked_at=rig.clock.now() + timedelta(days=2),
+        )
+        session.add(follow_up)
+        await session.flush()
+        return follow_up.id
+
+
+async def test_yes_from_a_mail_closes_the_ticket_and_asks_the_closing_survey_as_the_chat_does(
+    db: Database, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    """A CES survey asked when a ticket closes: the page's "yes" asks it too, its seven
+    answers as signed links to the same page, and the consoles hear of the closed ticket."""
+    plan = SurveyPlan.from_settings(
+        SurveysSettings(
+            min_days_between=0,
+            ces=SurveySettings(when=["bot_resolved", "ticket_closed"], comment_at_most=3),
+        )
+    )
+    email = channel_for(dovecot, smtp)
+    rig = await make_notice_rig(db, email, plan=plan)
+    try:
+        async with (
+            serve(rig.app) as address,
+            httpx.AsyncClient(base_url=f"http://{address}") as http,
+        ):
+            conversation = await rig.chat_and_leave(address, "gone-for-good")
+            ticket_id = await rig.ticket_for(conversation, language="ka", email="nino@example.org")
+            await rig.tickets.set_status(ticket_id, TicketStatus.RESOLVED, actor="priya")
+            conversation = await rig.conversation("webchat", "gone-for-good")
+            request_id = await follow_up_request(rig, conversation, ticket_id)
+
+            yes = path_of(rig.links.url(request_id, "yes"))
+            async with rig.desk.events.subscribe() as console:
+                page = await http.post(yes)
+                event = await asyncio.wait_for(console.next(), 10)
+            assert event.kind == EventKind.TICKET and event.data == {"ticket_id": ticket_id}
+            [ticket] = await stored_rows(db, Ticket, Ticket.id == ticket_id)
+            assert ticket.status == TicketStatus.CLOSED
+            assert rig.phrase("followup_glad", "ka") in page.text
+            assert html.escape(rig.phrase("ces_request", "ka")) in page.text
+            links = re.findall(r'href="http://survey\.invalid(/survey/\d+/\w+\?[^"]+)"', page.text)
+            [ces] = await stored_rows(db, SurveyRequest, SurveyRequest.kind == "ces")
+            assert ces.occasion == "ticket_closed" and ces.ticket_id == ticket_id
+            values = [link.split("?")[0].rsplit("/", 1)[1] for link in links]
+            assert values == ["1", "2", "3", "4", "5", "6", "7"]
+            assert {link.split("/")[2] for link in links} == {str(ces.id)}
+
+            # A link from the page works as one from a mail: shown, then counted on Send.
+            six = html.unescape(links[5])
+            assert rig.phrase("survey_link_send", "ka") in (await http.get(six)).text
+            assert (await http.post(six)).status_code == 200
+            counted = await stored_rows(db, SurveyResponse, SurveyResponse.request_id == ces.id)
+            assert [r.score for r in counted] == [6]
+            # The follow-up counted once: the page's "yes" again asks nothing more.
+            again = await http.post(yes)
+            assert rig.phrase("ces_request", "ka") not in again.text
+            assert len(await stored_rows(db, SurveyRequest, SurveyRequest.kind == "ces")) == 1
+    finally:
+        await email.stop()
 
 
 async def test_an_email_customers_survey_comes_as_links_too(
