@@ -268,8 +268,8 @@ def write_section(result: dict[str, Any], command: str, load: tuple[float, float
         "",
         "| edit | edit-to-live |",
         "|---|---|",
-        f"| answer text ({result['answer_edits']} edits, no retraining): file saved → served "
-        f"(reloaded) | p50 {r['p50']:.0f} ms, max {r['max']:.0f} ms |",
+        f"| answer text ({result['answer_edits']} edits, served before the retrain): "
+        f"file saved → served (reloaded) | p50 {r['p50']:.0f} ms, max {r['max']:.0f} ms |",
         "| answer text: file saved → reply with the new text to a question asked once it is "
         f"served (one whole turn more) | p50 {a['p50']:.0f} ms, max {a['max']:.0f} ms |",
         f"| new FAQ entry (retrain + hot swap) | {result['new_question_live_s']:.1f} s "

@@ -111,8 +111,11 @@ class Row:
         validation: list[TestCase],
         test: list[TestCase],
         note: str,
+        answers: bool,
     ) -> None:
         self.name, self.kb, self.core, self.note = name, kb, core, note
+        # Whether the entries' answers are real text to train on (not just labels).
+        self.answers = answers
         self.validation, self.test = validation, test
 
 
@@ -146,6 +149,7 @@ def few_shot(name: str, shots: int, seed: int, quick: bool) -> Row:
         cases(validation),
         cases(test),
         note,
+        answers=False,
     )
 
 
@@ -167,7 +171,8 @@ def sparse_demo(quick: bool) -> Row:
     note = f"{SPARSE_QUESTIONS} English questions per FAQ; core intents full" + (
         ", quick" if quick else ""
     )
-    return Row("sparse-demo", KnowledgeBase(entries), load_core_intents(), validation, test, note)
+    kb = KnowledgeBase(entries)
+    return Row("sparse-demo", kb, load_core_intents(), validation, test, note, answers=True)
 
 
 async def run_row(row: Row, pipeline_name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -184,7 +189,9 @@ async def run_row(row: Row, pipeline_name: str, args: argparse.Namespace) -> dic
         "command": "python -m bench.nlu.fewshot " + " ".join(sys.argv[1:]),
     }
     build = WORK / f"{row.name}__{pipeline_name}"
-    project = compile_project(row.kb, pipeline=pipeline, build_dir=build, core=row.core)
+    project = compile_project(
+        row.kb, pipeline=pipeline, build_dir=build, core=row.core, answers=row.answers
+    )
     started = time.perf_counter()
     model = await train(project, models_dir=MODELS, rasa_venv=RASA_VENV, progress=lambda _: None)
     out["train_s"] = round(time.perf_counter() - started, 1)

@@ -38,6 +38,13 @@ PIPELINES: dict[str, list[dict[str, Any]]] = {
     "stock": STOCK,
     # Sentence embeddings into a softmax, with nearest-example similarity: seconds to train.
     "e5-softmax": [{"name": "WhitespaceTokenizer"}, {"name": E5}, {"name": SOFTMAX}],
+    # The same with every out-of-scope example at full weight (the shipped classifier
+    # scales them by the FAQs' coverage of their script): what that scaling is worth.
+    "e5-oos-full": [
+        {"name": "WhitespaceTokenizer"},
+        {"name": E5},
+        {"name": SOFTMAX, "out_of_scope_weight": 1.0},
+    ],
     # The same, with word uni+bigram TF-IDF next to the embeddings in the softmax.
     "e5-lexical": [
         {"name": "WhitespaceTokenizer"},

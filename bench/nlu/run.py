@@ -63,8 +63,11 @@ class Source:
         task: str = "intent",
         note: str = "",
         extra_validation: list[TestCase] | None = None,
+        answers: bool = True,
     ) -> None:
         self.name, self.kb, self.core, self.task, self.note = name, kb, core, task, note
+        # False where an entry's "answer" is only its label (the public data sets).
+        self.answers = answers
         self.validation, self.test = validation, test
         # Labelled lines parsed by the full model and added to the validation data.
         self.extra_validation = extra_validation or []
@@ -88,7 +91,9 @@ def from_dataset(ds: datasets.Dataset) -> Source:
     def cases(rows: list[datasets.Example]) -> list[TestCase]:
         return [TestCase(text, _expect(label), "en") for text, label in rows]
 
-    return Source(ds.name, kb, core, cases(ds.validation), cases(ds.test), ds.task, ds.note)
+    return Source(
+        ds.name, kb, core, cases(ds.validation), cases(ds.test), ds.task, ds.note, answers=False
+    )
 
 
 def demo(english_only: bool) -> Source:
@@ -115,7 +120,9 @@ async def train_cold(
 ) -> tuple[Path, dict[str, Any]]:
     """Train with an empty Rasa cache (embedding cache as it is); time and memory."""
     build = WORK / f"{source.name}__{tag}"
-    project = compile_project(source.kb, pipeline=pipeline, build_dir=build, core=source.core)
+    project = compile_project(
+        source.kb, pipeline=pipeline, build_dir=build, core=source.core, answers=source.answers
+    )
     cache = Path(tempfile.mkdtemp(prefix="rasa-cache-", dir=WORK))
     bot.nlu.training.RASA_CACHE_DIR = cache  # read at call time by rasa_environment()
     started = time.perf_counter()
@@ -139,7 +146,11 @@ async def retrain_after_edit(source: Source, pipeline: list[dict[str, Any]], cac
     )
     kb = KnowledgeBase({**source.kb.entries, first.id: edited})
     project = compile_project(
-        kb, pipeline=pipeline, build_dir=WORK / f"{source.name}__retrain", core=source.core
+        kb,
+        pipeline=pipeline,
+        build_dir=WORK / f"{source.name}__retrain",
+        core=source.core,
+        answers=source.answers,
     )
     bot.nlu.training.RASA_CACHE_DIR = Path(cache)  # warm: what the first training left
     started = time.perf_counter()

@@ -83,14 +83,17 @@ class KnowledgeBase:
     def __iter__(self) -> Iterator[FaqEntry]:
         return iter(self.entries.values())
 
-    def questions_fingerprint(self) -> str:
-        """Changes only when training examples change (answers are served live)."""
+    def training_fingerprint(self) -> str:
+        """Changes when what the model learns from changes: the questions and the answers
+        (answers are training examples too); tags and comments do not retrain."""
         digest = hashlib.sha256()
         for entry in sorted(self.entries.values(), key=lambda e: e.id):
             digest.update(entry.id.encode())
             for lang in sorted(entry.questions):
                 for question in entry.questions[lang]:
                     digest.update(f"\0{lang}\0{question}".encode())
+            for lang in sorted(entry.answers):
+                digest.update(f"\1{lang}\0{entry.answers[lang]}".encode())
         return digest.hexdigest()
 
 

@@ -1,15 +1,15 @@
-"""Live knowledge-base edits: watch ``knowledge_base/``, reload answers, retrain on new questions.
+"""Live knowledge-base edits: watch ``knowledge_base/``, reload the entries, retrain the model.
 
 ``helpdesk run`` polls the FAQ files' sizes and modification times (no extra dependency,
 and it works on every file system, network mounts included). On a change:
 
 - the files are reloaded through :class:`~bot.knowledge.loader.LiveKnowledgeBase`: a valid edit
-  is served by the very next reply (answers need no retraining); a broken one is logged,
+  is served by the very next reply (before any retrain); a broken one is logged,
   kept in :attr:`KnowledgeWatcher.status` for the console, and handed to every notifier
   (the Slack agents channel subscribes there) while the last good knowledge base stays live;
-- when the training examples changed (questions added, edited or removed, entries added
-  or removed) a background retrain starts and the new model is hot-swapped into the
-  running Rasa server (``PUT /model``). Rasa keeps answering with the old model until the
+- when the training examples changed (questions or answers added, edited or removed,
+  entries added or removed) a background retrain starts and the new model is hot-swapped
+  into the running Rasa server (``PUT /model``). Rasa keeps answering with the old model until the
   new one is loaded, so no message fails during the swap.
 """
 
@@ -136,7 +136,7 @@ class KnowledgeWatcher:
         self.status = KbStatus(entries=len(kb.current))
         self.swaps = 0
         self._seen = _snapshot(kb.directory)
-        self._fingerprint = kb.current.questions_fingerprint()
+        self._fingerprint = kb.current.training_fingerprint()
         self._training: asyncio.Task[None] | None = None
         self._train_again = False
         self.swapped = asyncio.Event()
@@ -165,7 +165,7 @@ class KnowledgeWatcher:
         if errors:
             await self._notify(errors)
             return True
-        fingerprint = self.kb.current.questions_fingerprint()
+        fingerprint = self.kb.current.training_fingerprint()
         if fingerprint != self._fingerprint:
             self._fingerprint = fingerprint
             if await self._may_retrain():
@@ -193,7 +193,7 @@ class KnowledgeWatcher:
 
     def _schedule_retrain(self) -> None:
         if self.retrainer is None:
-            log.warning("questions changed but no retrainer is configured (external NLU)")
+            log.warning("training data changed but no retrainer is configured (external NLU)")
             return
         if self._training is not None and not self._training.done():
             # Edits during a training run: train once more afterwards, on the latest files.

@@ -82,6 +82,14 @@ def _clean(text: str) -> str:
     return _ANNOTATION.sub(" ", " ".join(text.split())).strip()
 
 
+# Marks an FAQ answer among the training examples (Rasa keeps per-example metadata): the
+# featurizer learns each language's offset from questions only, since an answer differs
+# from a question by its form as well as by its language.
+ANSWER_METADATA = {"helpdesk": "answer"}
+# An answer is a paragraph; its first part says what it is about, and e5 reads 512 tokens.
+MAX_ANSWER_CHARS = 600
+
+
 def training_examples(kb: KnowledgeBase, core: list[CoreIntent]) -> dict[str, list[str]]:
     """Rasa intent name -> examples (all languages mixed; the model is multilingual)."""
     data: dict[str, list[str]] = {}
@@ -94,6 +102,30 @@ def training_examples(kb: KnowledgeBase, core: list[CoreIntent]) -> dict[str, li
             [*data[intent.name], *(t for ts in intent.examples.values() for t in ts)]
         )
     return data
+
+
+def answer_examples(kb: KnowledgeBase) -> dict[str, list[str]]:
+    """Rasa intent name -> the entry's answers, one per language.
+
+    Admins often write questions in one language and answers in every language the bot
+    serves; the answer in Telugu is then the only Telugu text the model sees for that
+    entry. Trained as examples of their entry, answers carry it across languages
+    (bench/RESULTS.md, "sparse demo")."""
+    return {
+        rasa_intent_name(f"faq/{entry.id}"): _unique(
+            answer[:MAX_ANSWER_CHARS] for answer in entry.answers.values()
+        )
+        for entry in sorted(kb, key=lambda e: e.id)
+    }
+
+
+def _intent_block(name: str, texts: list[str], answers: list[str]) -> dict[str, Any]:
+    if not answers:
+        return {"intent": name, "examples": _Literal("".join(f"- {t}\n" for t in texts))}
+    # The list form: the only one in which Rasa keeps an example's metadata.
+    questions = [{"text": t} for t in texts]
+    marked = [{"text": a, "metadata": dict(ANSWER_METADATA)} for a in answers if a not in texts]
+    return {"intent": name, "examples": questions + marked}
 
 
 def _unique(texts: Any) -> list[str]:
@@ -126,18 +158,19 @@ def compile_project(
     pipeline: list[dict[str, Any]],
     build_dir: Path,
     core: list[CoreIntent] | None = None,
+    answers: bool = True,
 ) -> CompiledProject:
-    """Write ``config.yml`` and ``data/nlu.yml`` for Rasa; return their fingerprint."""
+    """Write ``config.yml`` and ``data/nlu.yml`` for Rasa; return their fingerprint.
+
+    ``answers``: the entries' answers are training examples too (marked as answers);
+    False for data sets whose "answers" are only labels (the benchmarks')."""
     if not pipeline:
         raise TrainingError("nlu.pipeline is empty in the configuration")
     examples = training_examples(kb, core if core is not None else load_core_intents())
+    extra = answer_examples(kb) if answers else {}
     nlu_doc = {
         "version": "3.1",
-        "nlu": [
-            {"intent": name, "examples": _Literal("".join(f"- {t}\n" for t in texts))}
-            for name, texts in examples.items()
-            if texts
-        ],
+        "nlu": [_intent_block(n, t, extra.get(n, [])) for n, t in examples.items() if t],
     }
     config_doc = {
         "recipe": "default.v1",

@@ -36,6 +36,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu_components import lexical
+from bot.nlu_components.class_weights import COVERAGE, example_weights
+from bot.nlu_components.sentence_embeddings import is_answer, script_of
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,13 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             "max_iter": 300,
             # Weight classes by 1/frequency, so a big intent does not swallow small ones.
             "class_weight": "balanced",
+            # The out-of-scope class's examples are scaled by this: a number, or
+            # "coverage", the share of FAQ entries asked in the example's script
+            # (class_weights.py says why; chosen on validation lines, bench/RESULTS.md).
+            "out_of_scope_intent": "out_of_scope",
+            "out_of_scope_weight": COVERAGE,
+            # How the bot names FAQ intents for Rasa (bot.nlu.client.rasa_intent_name).
+            "faq_prefix": "faq__",
             # Only these featurizers' features (their names or aliases); None: all dense.
             "featurizers": None,
             # Intents in the ranking; 0: all of them. The bot offers the best FAQ
@@ -143,11 +152,10 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             model = LogisticRegression(
                 C=float(self.config["C"]),
                 max_iter=int(self.config["max_iter"]),
-                class_weight=self.config["class_weight"],
                 random_state=int(self.config["random_seed"]),
                 multi_class="multinomial",
             )
-            model.fit(inputs, y)
+            model.fit(inputs, y, sample_weight=self._sample_weights(examples, labels))
             coef, intercept = model.coef_, model.intercept_
             if len(classes) == 2:
                 # sklearn keeps one row for two classes; the softmax below wants two.
@@ -171,6 +179,21 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         self._lexical = vocabulary
         self.persist()
         return self._resource
+
+    def _sample_weights(self, examples: list[Message], labels: np.ndarray) -> np.ndarray:
+        class_weight = self.config["class_weight"]
+        if class_weight not in ("balanced", None):
+            raise ValueError("EmbeddingIntentClassifier: class_weight is 'balanced' or null")
+        texts = [str(e.get(TEXT)) for e in examples]
+        return example_weights(
+            labels,
+            np.array([script_of(t) for t in texts]),
+            np.array([not is_answer(e) for e in examples]),
+            balanced=class_weight == "balanced",
+            out_of_scope_intent=str(self.config["out_of_scope_intent"]),
+            out_of_scope_weight=self.config["out_of_scope_weight"],
+            faq_prefix=str(self.config["faq_prefix"]),
+        )
 
     def persist(self) -> None:
         if self.weights is None:

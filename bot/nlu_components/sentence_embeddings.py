@@ -49,7 +49,7 @@ from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.nlu.tokenizers.tokenizer import Tokenizer
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import INTENT, METADATA, METADATA_EXAMPLE, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -71,6 +71,10 @@ CACHE_ENV = "HELPDESK_EMBEDDING_CACHE"
 PARSE_CACHE_ENV = "HELPDESK_EMBEDDING_CACHE_AT_PARSE"
 
 
+# How bot/nlu/training.py marks an answer's example metadata (this module imports nothing
+# of the bot, so the pair is repeated here; tests/nlu_components checks they agree).
+ANSWER_KEY, ANSWER_VALUE = "helpdesk", "answer"
+
 MEANS_FILE = "script_means.npz"
 # Stored next to the script means, under a key no script name can take.
 DIRECTIONS_KEY = "__language_directions__"
@@ -80,6 +84,13 @@ def script_of(text: str) -> str:
     """The Unicode script most of the text's letters are in (``LATIN``, ``TELUGU``, ...)."""
     scripts = Counter(unicodedata.name(ch, "UNKNOWN").split(" ")[0] for ch in text if ch.isalpha())
     return scripts.most_common(1)[0][0] if scripts else "NONE"
+
+
+def is_answer(message: Message) -> bool:
+    """An FAQ answer trained as an example of its entry (bot/nlu/training.py marks them)."""
+    metadata = message.get(METADATA) or {}
+    example = metadata.get(METADATA_EXAMPLE) if isinstance(metadata, dict) else None
+    return isinstance(example, dict) and example.get(ANSWER_KEY) == ANSWER_VALUE
 
 
 class _RecentQueries:
@@ -235,8 +246,12 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return self._cached
 
     def train(self, training_data: TrainingData) -> Resource:
-        """Learns each script's mean query embedding and the language directions."""
-        examples = [m for m in training_data.training_examples if m.get(TEXT)]
+        """Learns each script's mean query embedding and the language directions.
+
+        From questions only: an FAQ answer among the examples (marked in its metadata)
+        differs from a question by its form as well as its language, and would teach
+        "answer-like" as part of a script's offset."""
+        examples = [m for m in training_data.training_examples if m.get(TEXT) and not is_answer(m)]
         texts = [str(m.get(TEXT)) for m in examples]
         self.directions = None
         if self._config["center"] and texts and self._config["views"] != PASSAGE:

@@ -128,29 +128,53 @@ async def test_invalid_entry_is_reported_and_a_fix_goes_live(kb_dir: Path) -> No
     assert entry is not None and entry.answers["en"] == NEW_ANSWER
 
 
-async def test_answer_only_edit_does_not_retrain(kb_dir: Path) -> None:
-    class Loader:
-        def __init__(self) -> None:
-            self.calls: list[str] = []
+class CountingRetrainer(Retrainer):
+    """Counts retrains instead of training: this test is about what triggers one."""
 
-        async def load_model(self, model_path: str) -> None:
-            self.calls.append(model_path)
+    async def retrain(self, kb: LiveKnowledgeBase, progress: Any) -> Path:
+        self.loader.calls.append("retrain")  # type: ignore[attr-defined]
+        return self.models_dir / "model.tar.gz"
 
+
+class Loader:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def load_model(self, model_path: str) -> None:
+        self.calls.append(model_path)
+
+
+def edit_tags(kb_dir: Path, faq_id: str, tags: list[str]) -> None:
+    path = kb_dir / "shop.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for entry in data["faqs"]:
+        if entry["id"] == faq_id:
+            entry["tags"] = tags
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+async def test_a_tags_edit_does_not_retrain_and_an_answer_edit_does(kb_dir: Path) -> None:
     loader = Loader()
-    retrainer = Retrainer(
+    retrainer = CountingRetrainer(
         pipeline=[{"name": "unused"}],
         build_dir=kb_dir.parent / "build",
         models_dir=kb_dir.parent / "models",
         rasa_venv=ROOT / ".venv-rasa",
         loader=loader,
     )
-    watcher = KnowledgeWatcher(
-        LiveKnowledgeBase(kb_dir, default_language="en"), retrainer=retrainer
-    )
-    edit_answer(kb_dir, "order_status", NEW_ANSWER)
+    kb = LiveKnowledgeBase(kb_dir, default_language="en")
+    watcher = KnowledgeWatcher(kb, retrainer=retrainer)
+    edit_tags(kb_dir, "order_status", ["orders", "edited"])
     assert await watcher.check() is True
     assert watcher._training is None and not watcher.status.training
     assert loader.calls == []
+    # Answers are training examples too: the edit is live at once, and it retrains.
+    edit_answer(kb_dir, "order_status", NEW_ANSWER)
+    assert await watcher.check() is True
+    entry = kb.current.get("order_status")
+    assert entry is not None and entry.answers["en"] == NEW_ANSWER
+    await watcher.wait_idle()
+    assert loader.calls == ["retrain"]
 
 
 # --- with the real Rasa server --------------------------------------------------------------

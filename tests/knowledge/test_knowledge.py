@@ -149,13 +149,15 @@ def test_invalid_knowledge_base_raises_with_every_error(tmp_path: Path) -> None:
     assert "a.yml:1" in str(caught.value)
 
 
-def test_questions_fingerprint_ignores_answers(tmp_path: Path) -> None:
+def test_training_fingerprint_follows_questions_and_answers_not_tags(tmp_path: Path) -> None:
     path = write(tmp_path, "orders.yml", GOOD)
-    first = load_knowledge_base(tmp_path).questions_fingerprint()
+    first = load_knowledge_base(tmp_path).training_fingerprint()
+    path.write_text(GOOD.replace("tags: [orders]", "tags: [orders, tracking]"), encoding="utf-8")
+    assert load_knowledge_base(tmp_path).training_fingerprint() == first
     path.write_text(GOOD.replace("Track it", "Follow it"), encoding="utf-8")
-    assert load_knowledge_base(tmp_path).questions_fingerprint() == first
+    assert load_knowledge_base(tmp_path).training_fingerprint() != first
     path.write_text(GOOD.replace("Where is my order?", "Where is my parcel?"), encoding="utf-8")
-    assert load_knowledge_base(tmp_path).questions_fingerprint() != first
+    assert load_knowledge_base(tmp_path).training_fingerprint() != first
 
 
 @pytest.mark.parametrize("directory", [ROOT / "knowledge_base", TEST_KB])

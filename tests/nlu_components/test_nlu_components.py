@@ -47,7 +47,11 @@ KB = KnowledgeBase(
         "reset_password": FaqEntry(
             "reset_password",
             {"en": ("I forgot my password", "how do I reset my password", "can't log in")},
-            {"en": "Use 'Forgot password' on the login page."},
+            {
+                "en": "Use 'Forgot password' on the login page.",
+                # The only Telugu text in the data: an answer, never a question.
+                "te": "లాగిన్ పేజీలో 'Forgot password' నొక్కి కొత్త పాస్‌వర్డ్ పెట్టుకోండి.",
+            },
         ),
         "refund": FaqEntry(
             "refund",
@@ -121,6 +125,20 @@ def test_the_model_persists_both_components(embedding_model: Path) -> None:
     directions = stored["__language_directions__"]
     assert directions.shape[1] == 384 and 1 <= len(directions) <= 16
     assert np.allclose(directions @ directions.T, np.eye(len(directions)), atol=1e-4)
+
+
+def test_answers_are_examples_but_languages_are_learnt_from_questions(
+    embedding_model: Path,
+) -> None:
+    classifier = stored_arrays(embedding_model, "embedding_classifier.npz")
+    questions = sum(len(q) for e in KB for q in e.questions.values())
+    answers = sum(len(e.answers) for e in KB)
+    core = sum(len(t) for c in CORE for t in c.examples.values())
+    assert len(classifier["example_class"]) == questions + answers + core
+    # The Telugu answer taught its entry, not what Telugu looks like: a script's offset
+    # learnt from one answer would be the answer's form as much as its language.
+    means = stored_arrays(embedding_model, "script_means.npz")
+    assert "TELUGU" not in means and "GUJARATI" in means
 
 
 async def test_english_questions_are_classified_with_signals(
