@@ -42,7 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("bot.engine",),
     ("bot.web",),
-    ("bot.app",),
+    ("bot.app", "bot.wiring"),
     ("bot.cli",),
 )
 

@@ -83,7 +83,7 @@ def assert_bot_variables(names: set[str], where: str) -> None:
     """Every variable handed to a worker is a setting, a secret, or the image's own."""
     for name in names:
         if name.startswith(ENV_PREFIX):
-            assert setting_exists(name), f"{where}: {name} is not a setting (bot/settings.py)"
+            assert setting_exists(name), f"{where}: {name} is not a setting (bot/settings/)"
         else:
             assert name in SECRET_NAMES | IMAGE_VARIABLES, f"{where}: {name} is read by nothing"
 
