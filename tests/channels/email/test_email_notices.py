@@ -18,10 +18,12 @@ from websockets.asyncio.client import connect
 from bot.app import build_channels, build_helpdesk, build_web_app
 from bot.channels import Channel
 from bot.channels.email.channel import EmailChannel
+from bot.channels.slack.channel import SlackChannel
 from bot.channels.telegram.channel import TelegramChannel
-from bot.settings import ConfigError, Secrets, Settings
+from bot.settings import ConfigError, Secrets, Settings, SlackSettings
 from bot.storage.database import Database
 from bot.storage.models import (
+    Conversation,
     Delivery,
     Direction,
     EmailNotice,
@@ -30,6 +32,7 @@ from bot.storage.models import (
     TicketEvent,
     TicketStatus,
 )
+from bot.web.app import create_web_app
 from tests.channels.email.mails import mail as customer_mail
 from tests.channels.email.mails import raw
 from tests.channels.email.test_email_channel import body, channel_for, mail_where
@@ -39,6 +42,7 @@ from tests.channels.telegram.test_telegram_channel import (
     settings_for,
 )
 from tests.conftest import TEST_KB, project_settings
+from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import FakeTelegram, TelegramUser
 from tests.support.imap_client import MailboxClient
 from tests.support.mail_servers import Dovecot, SmtpServer
@@ -222,6 +226,72 @@ async def test_telegram_is_mailed_only_once_the_chat_refuses_and_typed_addresses
         finally:
             await email.stop()
             await telegram.stop()
+
+
+@pytest.mark.parametrize("refusal", ["channel_not_found", "is_archived"])
+async def test_slack_refusing_a_dm_for_good_mails_the_notice_and_a_token_problem_does_not(
+    db: Database, dovecot: Dovecot, smtp: SmtpServer, refusal: str
+) -> None:
+    """Through slack-bolt against the Slack fake: a DM Slack refuses for good (the person's
+    DM gone or archived) is mailed at once; a refusal of the bot's own token
+    (``account_inactive``) is the platform's trouble, not the customer's: it waits for
+    the outbox's retry and is never mailed."""
+    async with FakeSlack() as slack:
+        slack.add_user("U7", "meera", locale="te-IN")
+        channel = SlackChannel(
+            SlackSettings(mode="http", base_url=slack.base_url),
+            bot_token=slack.bot_token,
+            signing_secret=slack.signing_secret,
+            app_token=None,
+        )
+        email = channel_for(dovecot, smtp)
+        rig = await make_notice_rig(db, email, others=(channel,))
+
+        async def ready() -> dict[str, object]:
+            return {"ready": True}
+
+        app = create_web_app(
+            engine=rig.engine, webchat=None, readiness=ready, routes=channel.routes()
+        )
+        try:
+            async with serve(app) as address:
+                await slack.post_event(f"http://{address}/slack/events", slack.dm("U7", "hello"))
+                await slack.wait_for("chat.postMessage", 1)
+            [conversation] = await stored_rows(db, Conversation, Conversation.channel == "slack")
+            ticket_id = await rig.ticket_for(
+                conversation, language="te", email="meera@example.org", verified=True
+            )
+            reference = await rig.reference(ticket_id)
+
+            slack.fail("chat.postMessage", "account_inactive")
+            await rig.tickets.public_reply(ticket_id, "We found your order.", actor="priya")
+            rig.clock.advance(days=1)
+            assert await rig.job.run() == 0  # still the chat's to deliver
+            [waiting] = await notices(db)
+            assert waiting.outcome is None
+            await rig.engine.flush_outbox()  # the outbox's retry: Slack takes it now
+            assert await rig.job.run() == 0
+            assert [n.outcome for n in await notices(db)] == ["delivered"]
+
+            slack.fail("chat.postMessage", refusal)
+            await rig.tickets.set_status(ticket_id, TicketStatus.RESOLVED, actor="priya")
+            assert await rig.job.run() == 1  # no wait: Slack refused it for good
+            resolved = rig.phrase("ticket_resolved", "te", reference=reference)
+            mailed = await mail_where(smtp, lambda m: resolved in body(m))
+            assert mailed["To"] == "meera@example.org"
+            assert mailed["Content-Language"] == "te"
+            assert f"[{reference}]" in mailed["Subject"]
+            # The resolution and its CSAT question: two notices, one mail.
+            assert [n.outcome for n in await notices(db)] == ["delivered", "emailed", "emailed"]
+            assert "We found your order." not in body(mailed)  # delivered on Slack already
+            assert body(mailed).count("http://survey.invalid/survey/") == 5  # the CSAT
+            refused = await stored_rows(
+                db, Message, Message.channel == "slack", Message.delivery == Delivery.FAILED
+            )
+            assert refused and f"Slack: {refusal}" in (refused[0].last_error or "")
+        finally:
+            await email.stop()
+            await channel.stop()
 
 
 # --- wiring --------------------------------------------------------------------------------
