@@ -22,9 +22,13 @@ from bot.handoff import HandoffError, HandoffReason, State, StateChanged, move
 from bot.messages import OutboundMessage
 from bot.storage.agent_desk import NoteRepository, QueueRepository
 from bot.storage.models import Agent, AgentPresence, Conversation, aware
+from bot.storage.notices import NoticeStore
 from bot.storage.repositories import AgentRepository
 from bot.surveys.asking import ask_survey
 from bot.surveys.plan import Occasion
+
+CHAT_REPLY = "chat_reply"
+"""The email notice event of an agent's reply in a live chat."""
 
 MAX_REPLY = 4000
 MAX_NOTE = 4000
@@ -109,6 +113,11 @@ class AgentActions:
                 language=conversation.language,
                 agent_id=agent.id,
             )
+            if CHAT_REPLY in self.core.email_notices and conversation.channel != "email":
+                # A customer who left (web chat) or whose chat refuses it gets it by email.
+                await NoticeStore(session).record(
+                    ticket_id=None, message_ids=rows, event=CHAT_REPLY, now=self.core.clock.now()
+                )
         await self.core.send(rows, agent=agent.name)
 
     async def hand_back(self, agent_id: int, conversation_id: int) -> None:

@@ -51,6 +51,10 @@ class DeskCore:
         # Not `events or ...`: a bus with no subscribers yet is empty, hence falsy.
         self.events = events if events is not None else DeskEvents()
         self.surveys = surveys if surveys is not None else SurveyPlan.default()
+        self.email_notices: frozenset[str] = frozenset()
+        """With ``chat_reply`` in it, an agent's reply in a chat is recorded for the email
+        notice job, which mails it if the chat cannot take it (the composition root sets
+        it from ``channels.email.notices.events`` when the email channel runs)."""
 
     async def agent_loads(self, session: AsyncSession) -> list[AgentLoad]:
         return await self.loads(session, self.clock.now())

@@ -9,11 +9,11 @@ from pydantic import Field
 
 from bot.settings.section import Section
 
-NoticeEvent = Literal["answered", "needs_input", "resolved"]
+NoticeEvent = Literal["answered", "needs_input", "resolved", "chat_reply"]
 
 
 def _all_notice_events() -> list[NoticeEvent]:
-    return ["answered", "needs_input", "resolved"]
+    return ["answered", "needs_input", "resolved", "chat_reply"]
 
 
 class EmailNoticeSettings(Section):
@@ -23,7 +23,8 @@ class EmailNoticeSettings(Section):
     enabled: bool = True
     events: list[NoticeEvent] = Field(default_factory=_all_notice_events)
     """Which notifications may go by email: an agent's answer on the ticket, the ticket
-    waiting on the customer, the ticket resolved (with its survey, as links)."""
+    waiting on the customer, the ticket resolved (with its survey, as links), and an
+    agent's reply in a live chat (``chat_reply``: no ticket, the chat itself)."""
     webchat_after_s: float = Field(default=120, ge=0)
     """A web chat notification still undelivered this long (nobody connected) is mailed.
     Telegram and Slack: only once the chat refused it for good (blocked, deleted)."""

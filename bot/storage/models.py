@@ -501,9 +501,10 @@ class SurveyResponse(Base):
 
 
 class EmailNotice(Base):
-    """A ticket notification stored for a chat channel (web chat, Telegram, Slack), and
-    what became of it: delivered there, or sent by email because it could not be, in the
-    email thread whose replies land on the ticket."""
+    """A ticket notification (or an agent's reply in a live chat: no ticket) stored for a
+    chat channel (web chat, Telegram, Slack), and what became of it: delivered there, or
+    sent by email because it could not be, in the email thread whose replies land on the
+    ticket."""
 
     __tablename__ = "email_notices"
     __table_args__ = (
@@ -514,8 +515,9 @@ class EmailNotice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    event: Mapped[str] = mapped_column(String(32))  # answered | needs_input | resolved
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    # answered | needs_input | resolved (a ticket's); chat_reply (a live chat's)
+    event: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column()
     # delivered | emailed | no_address | not_wanted | expired

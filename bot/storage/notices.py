@@ -30,6 +30,8 @@ class OpenNotice:
 
     notice: EmailNotice
     channel: str
+    conversation_id: int
+    """The chat the notice was stored in."""
     delivery: Delivery
     text: str
     buttons: tuple[tuple[str, str], ...]
@@ -40,9 +42,10 @@ class NoticeStore:
         self.session = session
 
     async def record(
-        self, *, ticket_id: int, message_ids: Sequence[int], event: str, now: datetime
+        self, *, ticket_id: int | None, message_ids: Sequence[int], event: str, now: datetime
     ) -> None:
-        """Notifications just stored in the outbox (the caller's transaction)."""
+        """Notifications just stored in the outbox (the caller's transaction); no ticket:
+        an agent's reply in a live chat."""
         for message_id in message_ids:
             self.session.add(
                 EmailNotice(message_id=message_id, ticket_id=ticket_id, event=event, created_at=now)
@@ -54,7 +57,12 @@ class NoticeStore:
         rows = (
             await self.session.execute(
                 select(
-                    EmailNotice, Message.channel, Message.delivery, Message.text, Message.buttons
+                    EmailNotice,
+                    Message.channel,
+                    Message.conversation_id,
+                    Message.delivery,
+                    Message.text,
+                    Message.buttons,
                 )
                 .join(Message, Message.id == EmailNotice.message_id)
                 .where(EmailNotice.decided_at.is_(None))
@@ -66,11 +74,12 @@ class NoticeStore:
             OpenNotice(
                 notice=notice,
                 channel=str(channel),
+                conversation_id=int(conversation_id),
                 delivery=Delivery(delivery),
                 text=str(text),
                 buttons=tuple((b["title"], b["payload"]) for b in buttons or []),
             )
-            for notice, channel, delivery, text, buttons in rows
+            for notice, channel, conversation_id, delivery, text, buttons in rows
         ]
 
     def decide(

@@ -1,7 +1,8 @@
 """Ticket notifications by email for customers who are not on their chat.
 
 The ticket service records every notification it stores for a chat channel (an agent's
-answer, "needs your input", "resolved" with its survey). This job decides each one once:
+answer, "needs your input", "resolved" with its survey), and the desk every reply an
+agent writes in a live chat (``chat_reply``). This job decides each one once:
 
 - **delivered** on the chat: nothing more to do;
 - **web chat**, still undelivered after ``webchat_after_s`` (nobody has the chat open,
@@ -13,8 +14,10 @@ answer, "needs your input", "resolved" with its survey). This job decides each o
 The notices of one ticket due at once make one mail, through the outbox like every send,
 in an email thread of that ticket (``<address>#<token>``): the mail carries the ticket
 reference in its subject and our Message-ID, so a reply by email lands on the ticket
-(``TicketService.follow_up``). The chat copy stays in its outbox: a web chat customer who
-comes back sees it there too.
+(``TicketService.follow_up``). A live chat's replies (no ticket) go the same way in an
+email thread of that chat, each under the agent's name; a reply to such a mail is an
+email conversation of the same customer. The chat copy stays in its outbox: a web chat
+customer who comes back sees it there too.
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ from bot.messages import Button, OutboundMessage
 from bot.settings import EmailNoticeSettings
 from bot.storage.database import Database
 from bot.storage.models import (
+    Agent,
     ChannelIdentity,
     Conversation,
     ConversationState,
     Customer,
     Delivery,
+    Message,
     Ticket,
     aware,
 )
@@ -56,12 +61,12 @@ GIVE_UP_AFTER = timedelta(days=7)
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
-def notice_address(customer: Customer, ticket: Ticket, *, only_verified: bool) -> str | None:
+def notice_address(customer: Customer, ticket: Ticket | None, *, only_verified: bool) -> str | None:
     """Where a customer's notices go: the address the shop verified or the page gave,
     else the one typed in the ticket dialogue (unless only verified ones are wanted)."""
     if customer.email and (customer.verified or not only_verified):
         candidate: str | None = customer.email
-    elif not only_verified:
+    elif not only_verified and ticket is not None:
         candidate = ticket.contact
     else:
         candidate = None
@@ -92,7 +97,7 @@ class EmailNotices:
         rows: list[int] = []
         async with self.db.transaction() as session:
             store = NoticeStore(session)
-            due: dict[int, list[OpenNotice]] = {}
+            due: dict[tuple[str, int], list[OpenNotice]] = {}
             for item in await store.undecided():
                 notice = item.notice
                 age = now - aware(notice.created_at)
@@ -101,11 +106,16 @@ class EmailNotices:
                 elif notice.event not in self.settings.events:
                     store.decide(notice, "not_wanted", now=now)
                 elif item.delivery == Delivery.FAILED or (item.channel == WEBCHAT and age >= wait):
-                    due.setdefault(notice.ticket_id, []).append(item)
+                    # One mail per ticket; a live chat's replies (no ticket): one per chat.
+                    about = ("ticket", notice.ticket_id) if notice.ticket_id else None
+                    due.setdefault(about or ("chat", item.conversation_id), []).append(item)
                 elif age >= GIVE_UP_AFTER:
                     store.decide(notice, "expired", now=now)
-            for ticket_id, items in due.items():
-                row = await self._mail(session, ticket_id, items)
+            for (kind, key), items in due.items():
+                if kind == "ticket":
+                    row = await self._mail(session, key, items)
+                else:
+                    row = await self._mail_chat(session, key, items)
                 rows += [row] if row is not None else []
         if rows:
             await self.line.deliver(rows)
@@ -127,7 +137,8 @@ class EmailNotices:
             return None
         chat = await session.get(Conversation, ticket.conversation_id or 0)
         language = self._language(chat, ticket, customer)
-        thread = await self._thread(session, ticket, customer.id, address, language)
+        token = f"<ticket.{ticket.id}@notices>"
+        thread = await self._thread(session, token, customer.id, address, language)
         text = "\n\n".join(
             [self.catalogue.get("email_notice_intro", language), *(i.text for i in items)]
         )
@@ -146,12 +157,59 @@ class EmailNotices:
         log.info("ticket %s: %d notification(s) mailed", ticket.reference, len(items))
         return row
 
+    async def _mail_chat(
+        self, session: AsyncSession, chat_id: int, items: Sequence[OpenNotice]
+    ) -> int | None:
+        """An agent's replies in a live chat the customer is no longer on, in one mail."""
+        store = NoticeStore(session)
+        now = self.clock.now()
+        chat = await session.get(Conversation, chat_id)
+        customer = await session.get(Customer, chat.customer_id) if chat else None
+        address = (
+            notice_address(customer, None, only_verified=self.settings.only_verified)
+            if customer is not None
+            else None
+        )
+        if chat is None or customer is None or address is None:
+            for item in items:
+                store.decide(item.notice, "no_address", now=now)
+            return None
+        language = self._language(chat, None, customer)
+        thread = await self._thread(
+            session, f"<chat.{chat.id}@notices>", customer.id, address, language
+        )
+        rows = await session.execute(
+            select(Message.id, Agent.name)
+            .join(Agent, Agent.id == Message.agent_id)
+            .where(Message.id.in_([i.notice.message_id for i in items]))
+        )
+        names = {message_id: name for message_id, name in rows}
+        replies = [
+            f"{names[i.notice.message_id]}: {i.text}" if i.notice.message_id in names else i.text
+            for i in items
+        ]
+        text = "\n\n".join([self.catalogue.get("email_notice_intro", language), *replies])
+        [row] = await self.line.store_outbound(
+            session, thread, [OutboundMessage(text)], language=language
+        )
+        for item in items:
+            store.decide(
+                item.notice,
+                "emailed",
+                now=now,
+                email_message_id=row,
+                email_conversation_id=thread.id,
+            )
+        log.info("chat %d: %d agent reply(ies) mailed", chat.id, len(items))
+        return row
+
     async def _thread(
-        self, session: AsyncSession, ticket: Ticket, customer_id: int, address: str, language: str
+        self, session: AsyncSession, token: str, customer_id: int, address: str, language: str
     ) -> Conversation:
-        """The ticket's email thread for ``address``: one per ticket, so a mail client
-        shows its notices together and a reply names the thread in its headers."""
-        key = conversation_key(address, thread_token(f"<ticket.{ticket.id}@notices>"))
+        """The email thread for ``address`` of a ticket (or a live chat) named by
+        ``token``: one each, so a mail client shows its notices together and a reply
+        names the thread in its headers."""
+        key = conversation_key(address, thread_token(token))
         found = await session.scalar(
             select(Conversation).where(
                 Conversation.channel == EMAIL, Conversation.conversation_key == key
@@ -185,8 +243,12 @@ class EmailNotices:
         await session.flush()
         return thread
 
-    def _language(self, chat: Conversation | None, ticket: Ticket, customer: Customer) -> str:
-        for language in (chat.language if chat else None, ticket.language, customer.language):
+    def _language(
+        self, chat: Conversation | None, ticket: Ticket | None, customer: Customer
+    ) -> str:
+        chat_language = chat.language if chat else None
+        ticket_language = ticket.language if ticket else None
+        for language in (chat_language, ticket_language, customer.language):
             if language and self.catalogue.has(language):
                 return language
         return self.catalogue.default_language

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from bot.channels import Channel
+from bot.desk.service import Desk
 from bot.settings import ConfigError, Secrets, Settings
 from bot.tickets.service import TicketService
 from bot.wiring.helpdesk import Helpdesk
@@ -35,10 +36,14 @@ def survey_links(settings: Settings, secrets: Secrets) -> SurveyLinks | None:
 
 
 def wire_email(
-    helpdesk: Helpdesk, channels: list[Channel], tickets: TicketService
+    helpdesk: Helpdesk,
+    channels: list[Channel],
+    tickets: TicketService,
+    desk: Desk | None = None,
 ) -> list[BaseRoute]:
-    """With the email channel running: chat customers' ticket notifications by email when
-    their chat cannot take them (a job, once per cluster), and the survey links' page."""
+    """With the email channel running: chat customers' ticket notifications (and agents'
+    replies in live chats, through ``desk``) by email when their chat cannot take them (a
+    job, once per cluster), and the survey links' page."""
     from bot.channels.email.channel import EmailChannel
 
     email = next((c for c in channels if isinstance(c, EmailChannel)), None)
@@ -49,6 +54,8 @@ def wire_email(
         from bot.tickets.email_notices import EmailNotices
 
         tickets.email_notices = frozenset(notices.events)
+        if desk is not None:
+            desk.core.email_notices = frozenset(notices.events)
         job = EmailNotices(
             db=helpdesk.db,
             line=helpdesk.engine,
@@ -67,5 +74,6 @@ def wire_email(
         catalogue=helpdesk.catalogue,
         brand=helpdesk.settings.bot.brand,
         plan=tickets.surveys,
+        events=tickets.events,  # the page's closed or reopened ticket, for the consoles
     )
     return page.routes()

@@ -121,7 +121,7 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
         webchat=webchat,
         readiness=helpdesk.readiness,
         lifespan=lifespan,
-        routes=[*web_routes(channels), *metrics, *wire_email(helpdesk, channels, tickets)],
+        routes=[*web_routes(channels), *metrics, *wire_email(helpdesk, channels, tickets, desk)],
         console=build_console(helpdesk, desk, tickets),
         frame_ancestors=settings.web.frame_ancestors,
         links=link_codes(helpdesk.db, channels),

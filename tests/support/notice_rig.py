@@ -42,7 +42,7 @@ SITE_SECRET = b"the shop's widget secret"
 SITE = Site(key="shop-key", origins=("https://shop.example.com",), secret=SITE_SECRET)
 SHOP = Origin("https://shop.example.com")
 LINK_SECRET = b"0123456789abcdef0123456789abcdef"
-EVENTS = frozenset({"answered", "needs_input", "resolved"})
+EVENTS = frozenset({"answered", "needs_input", "resolved", "chat_reply"})
 
 
 @dataclass
@@ -193,6 +193,7 @@ async def make_notice_rig(
         surveys=plan,
     )
     tickets.email_notices = EVENTS
+    desk.core.email_notices = EVENTS  # agents' replies in live chats too
     engine.connect(desk=desk, follow_ups=[tickets])
     email.directory = EmailThreadDirectory(db)
     for channel in registry:

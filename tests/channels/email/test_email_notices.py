@@ -23,6 +23,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import ConfigError, Secrets, Settings, SlackSettings
 from bot.storage.database import Database
 from bot.storage.models import (
+    AgentPresence,
     Conversation,
     Delivery,
     Direction,
@@ -32,6 +33,7 @@ from bot.storage.models import (
     TicketEvent,
     TicketStatus,
 )
+from bot.storage.repositories import AgentRepository
 from bot.web.app import create_web_app
 from tests.channels.email.mails import mail as customer_mail
 from tests.channels.email.mails import raw
@@ -292,6 +294,59 @@ async def test_slack_refusing_a_dm_for_good_mails_the_notice_and_a_token_problem
         finally:
             await email.stop()
             await channel.stop()
+
+
+async def test_an_agents_live_chat_reply_reaches_a_web_chat_customer_who_left_by_email(
+    rig: NoticeRig, smtp: SmtpServer, db: Database
+) -> None:
+    """An agent answering in the console (no ticket) after the customer closed the tab:
+    the same rule as a ticket's notices (nobody had the chat open for webchat_after_s),
+    mailed under the agent's name to the verified address; not while the tab is open,
+    and not when ``chat_reply`` is left out of ``notices.events``."""
+    async with db.transaction() as session:
+        priya = (await AgentRepository(session).add(name="priya", languages=["gu"], max_chats=3)).id
+    await rig.desk.set_presence(priya, AgentPresence.ONLINE)
+    async with serve(rig.app) as address:
+        url = f"ws://{address}/ws/chat?site=shop-key&session=asha-tab-77"
+        async with connect(url, origin=SHOP) as ws:
+            assert json.loads(await ws.recv())["type"] == "history"
+            await identify(ws, sub="51", name="Asha", email="asha@example.org", locale="gu")
+            await ws.send(json.dumps({"type": "message", "id": "m1", "text": "hello"}))
+            await chat_frames(ws, 1)
+            chat = await rig.conversation("webchat", "asha-tab-77")
+            await rig.desk.claim(priya, chat.id)
+            await rig.desk.reply(priya, chat.id, "Hi Asha, let me check your order.")
+            joined, shown = await chat_frames(ws, 2)  # the tab is open: read there
+            assert "priya" in joined["text"]
+            assert shown["text"] == "Hi Asha, let me check your order."
+        rig.clock.advance(seconds=61)
+        assert await rig.job.run() == 0
+        assert [(n.event, n.outcome, n.ticket_id) for n in await notices(db)] == [
+            ("chat_reply", "delivered", None)
+        ]
+
+        # The tab is closed; the agent answers: nobody reads it in the chat.
+        await rig.desk.reply(priya, chat.id, "Your refund was sent today.")
+        assert await rig.job.run() == 0  # the customer may still come back
+        rig.clock.advance(seconds=61)
+        assert await rig.job.run() == 1
+        mailed = await mail_where(smtp, lambda m: "Your refund was sent today." in body(m))
+        assert mailed["To"] == "asha@example.org"
+        assert mailed["Content-Language"] == "gu"
+        assert rig.phrase("email_notice_intro", "gu") in body(mailed)
+        assert "priya: Your refund was sent today." in body(mailed)
+        assert "[HD-" not in mailed["Subject"]  # no ticket: the live chat's own thread
+        assert "let me check your order" not in body(mailed)  # read in the chat already
+        assert [n.outcome for n in await notices(db)] == ["delivered", "emailed"]
+
+        # A team that wants only the tickets' news by email: the reply waits in the chat.
+        await rig.desk.reply(priya, chat.id, "Anything else I can do?")
+        rig.clock.advance(seconds=61)
+        only_tickets = rig.job_with(
+            webchat_after_s=60, events=["answered", "needs_input", "resolved"]
+        )
+        assert await only_tickets.run() == 0
+        assert [n.outcome for n in await notices(db)][-1] == "not_wanted"
 
 
 # --- wiring --------------------------------------------------------------------------------
