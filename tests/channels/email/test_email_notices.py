@@ -20,6 +20,7 @@ from bot.channels import Channel
 from bot.channels.email.channel import EmailChannel
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.telegram.channel import TelegramChannel
+from bot.desk.service import Desk
 from bot.settings import ConfigError, Secrets, Settings, SlackSettings
 from bot.storage.database import Database
 from bot.storage.models import (
@@ -391,6 +392,8 @@ async def test_helpdesk_run_wires_the_notices_and_the_survey_page_with_the_email
         app = build_web_app(helpdesk, channels, progress=lambda _: None)
         jobs = {job.name: job for job in helpdesk.tasks._jobs}
         assert jobs["email-notices"].once_per_cluster
+        desk = helpdesk.engine.desk
+        assert isinstance(desk, Desk) and "chat_reply" in desk.core.email_notices
         assert any(getattr(r, "path", "") == "/survey/{request_id:int}/{value}" for r in app.routes)
     finally:
         await helpdesk.db.dispose()
