@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from starlette.routing import Route
 from websockets.asyncio.client import connect
 
 from bot.app import build_channels, build_helpdesk, build_web_app
@@ -394,7 +395,10 @@ async def test_helpdesk_run_wires_the_notices_and_the_survey_page_with_the_email
         assert jobs["email-notices"].once_per_cluster
         desk = helpdesk.engine.desk
         assert isinstance(desk, Desk) and "chat_reply" in desk.core.email_notices
-        assert any(getattr(r, "path", "") == "/survey/{request_id:int}/{value}" for r in app.routes)
+        [page] = [r for r in app.routes if getattr(r, "path", "").startswith("/survey/")]
+        assert isinstance(page, Route) and page.path == "/survey/{request_id:int}/{value}"
+        # The page's closed or reopened tickets reach the consoles.
+        assert page.endpoint.__self__.events is desk.events  # type: ignore[attr-defined]
     finally:
         await helpdesk.db.dispose()
 
