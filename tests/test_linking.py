@@ -5,13 +5,14 @@ clients against the fake servers; forged, expired, reused and taken codes refuse
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.app import link_codes
+from bot.app import build_channels, build_helpdesk, build_web_app, link_codes
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.format import escape
 from bot.channels.telegram.channel import TelegramChannel, command_menu
@@ -20,7 +21,7 @@ from bot.channels.webchat_identity import Identity
 from bot.customers import CustomerDirectory
 from bot.customers.linking import LinkCodes, NotLinkable, code_hash, looks_like_code, new_code
 from bot.i18n import Catalogue
-from bot.settings import SlackSettings, TelegramSettings
+from bot.settings import Secrets, SlackSettings, TelegramSettings, WebchatSiteSettings
 from bot.storage.database import Database
 from bot.storage.link_codes import LinkCodeRepository
 from bot.storage.models import (
@@ -33,14 +34,17 @@ from bot.storage.models import (
 )
 from bot.storage.repositories import ConversationRepository
 from bot.web.app import create_web_app
+from tests.conftest import TEST_KB, project_settings
 from tests.support.console import PASSWORD, AgentClient, serve_console
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
+from tests.support.identity import customer_token
 from tests.support.server import serve
 from tests.support.tickets import TicketRig, make_ticket_rig
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
+SECRET = b"the shop's widget secret, long enough"
 ASHA = Identity(external_id="42", name="Asha Patel", email="asha@example.com", verified=True)
 RAVI = Identity(external_id="77", name="Ravi Kumar", verified=True)
 ASHA_TG = TelegramUser(2001, "Asha", language_code="en")
@@ -309,6 +313,46 @@ async def test_link_code_in_a_slack_dm_through_bolt(db: Database) -> None:
         )
         owners = {external_id: customer_id for external_id, customer_id in rows}
     assert owners["U1"] == asha and owners["U2"] != asha
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_helpdesk_run_gives_codes_the_configured_lifetime(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``channels.webchat.link_code_minutes``: the code the shop's server gets through
+    ``POST /webchat/link`` of the app ``helpdesk run`` builds expires after that long."""
+    monkeypatch.setenv("SHOP_WIDGET_SECRET", SECRET.decode())
+    settings = project_settings()
+    site = WebchatSiteSettings(
+        key="shop-key", origins=["https://shop.example.com"], secret_env="SHOP_WIDGET_SECRET"
+    )
+    webchat = settings.channels.webchat.model_copy(update={"sites": [site], "link_code_minutes": 5})
+    slack = SlackSettings(mode="http", base_url="http://127.0.0.1:9/api/")
+    settings = settings.model_copy(
+        update={
+            "nlu": settings.nlu.model_copy(update={"url": "http://127.0.0.1:9"}),
+            "database": settings.database.model_copy(update={"url": db.url}),
+            "knowledge_base": settings.knowledge_base.model_copy(update={"path": TEST_KB}),
+            "channels": settings.channels.model_copy(update={"webchat": webchat, "slack": slack}),
+        }
+    )
+    secrets = Secrets.model_validate(
+        {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "signing-secret"}
+    )
+    channels = build_channels(settings, secrets)
+    helpdesk = build_helpdesk(settings, secrets, channels=channels, model=None)
+    try:
+        app = build_web_app(helpdesk, channels, progress=lambda _: None)
+        transport = httpx.ASGITransport(app=app)  # no lifespan: nothing starts
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+            asked = utcnow()
+            body = {"site": "shop-key", "channel": "slack", "token": customer_token(SECRET)}
+            given = await http.post("/webchat/link", json=body)
+        assert given.status_code == 200, given.text
+        expires = datetime.fromisoformat(given.json()["expires_at"])
+        assert timedelta(minutes=4) < expires - asked <= timedelta(minutes=5, seconds=30)
+    finally:
+        await helpdesk.db.dispose()
 
 
 def _an_hour_ago() -> Any:

@@ -45,6 +45,9 @@ class WebchatSettings(Section):
     sites: list[WebchatSiteSettings] = Field(default_factory=list)
     """Sites that embed the chat with the ``widget.js`` snippet, each with its own key,
     origins and identity secret."""
+    link_code_minutes: float = Field(default=15, gt=0, le=1440)
+    """A code that joins a verified customer's Telegram or Slack account to them
+    ("Continue on Telegram", ``POST /webchat/link``) works this long, once."""
 
     @field_validator("sites")
     @classmethod

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import timedelta
 
 from starlette.routing import BaseRoute
 
 from bot.channels import Channel, WebhookChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_sites import Site
-from bot.customers.linking import LinkCodes
+from bot.customers.linking import DEFAULT_TTL, LinkCodes
 from bot.i18n import Catalogue
 from bot.settings import ConfigError, Secrets, Settings, WebchatSiteSettings
 from bot.storage.database import Database
@@ -115,9 +116,10 @@ def web_routes(channels: list[Channel]) -> list[BaseRoute]:
     ]
 
 
-def link_codes(db: Database, channels: list[Channel]) -> LinkCodes:
+def link_codes(db: Database, channels: list[Channel], *, ttl: timedelta = DEFAULT_TTL) -> LinkCodes:
     """Codes that join a verified web chat customer's Telegram or Slack account to them,
-    for the channels that run here (Telegram's deep link needs the bot's @name)."""
+    for the channels that run here (Telegram's deep link needs the bot's @name), each
+    good for ``ttl`` (``channels.webchat.link_code_minutes``)."""
     from bot.channels.slack.channel import SlackChannel
     from bot.channels.telegram.channel import TelegramChannel
 
@@ -126,4 +128,5 @@ def link_codes(db: Database, channels: list[Channel]) -> LinkCodes:
         db,
         telegram_username=telegram.username if telegram is not None else lambda: None,
         slack=any(isinstance(c, SlackChannel) for c in channels),
+        ttl=ttl,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -124,7 +125,11 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
         routes=[*web_routes(channels), *metrics, *wire_email(helpdesk, channels, tickets, desk)],
         console=build_console(helpdesk, desk, tickets),
         frame_ancestors=settings.web.frame_ancestors,
-        links=link_codes(helpdesk.db, channels),
+        links=link_codes(
+            helpdesk.db,
+            channels,
+            ttl=timedelta(minutes=settings.channels.webchat.link_code_minutes),
+        ),
     )
     # tickets REST API at /api/v1, with the numbers
     TicketApi(tickets, answer_threshold=settings.nlu.answer_threshold).install(app)
