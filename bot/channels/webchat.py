@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from bot.channels import ChannelSendError, OnMessage, OnStored, RecipientOffline
 from bot.channels.webchat_sites import Site, site_map
-from bot.messages import InboundMessage, OutboundMessage
+from bot.channels.webchat_uploads import UploadLimits
+from bot.messages import Attachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ MAX_ID = 99
 column of platform message ids."""
 MAX_PAYLOAD = 500
 """A button's payload is stored in a 500-character column."""
+UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+"""An upload's id (``/webchat/upload``) as a ``message`` frame's ``attachment`` names it."""
 
 
 class Socket(Protocol):
@@ -64,9 +68,16 @@ def to_inbound(
         raise FrameError(f"unknown frame type {kind!r}")
     if not isinstance(frame_id, str) or not 0 < len(frame_id) <= MAX_ID or not storable(frame_id):
         raise FrameError(f"a frame needs an 'id' string of 1 to {MAX_ID} characters")
+    attachments: tuple[Attachment, ...] = ()
     if kind == "message":
-        text = frame.get("text")
-        if not isinstance(text, str) or not text.strip():
+        text = frame.get("text", "")
+        upload = frame.get("attachment")
+        if upload is not None:
+            if not isinstance(upload, str) or not UPLOAD_ID.match(upload):
+                raise FrameError("'attachment' must be the id /webchat/upload answered")
+            # The socket checks that this session uploaded it, and fills in the rest.
+            attachments = (Attachment(kind="upload", file_id=upload),)
+        if not isinstance(text, str) or not (text.strip() or attachments):
             raise FrameError("a message needs non-empty 'text'")
         payload = None
     else:
@@ -90,6 +101,7 @@ def to_inbound(
         payload=payload,
         message_id=platform_id(session, frame_id),
         language_hint=language_hint,
+        attachments=attachments,
         raw=frame,
     )
 
@@ -134,8 +146,11 @@ class WebChatChannel:
         max_text_chars: int = MAX_TEXT,
         allowed_origins: Sequence[str] = (),
         sites: Iterable[Site] = (),
+        uploads: UploadLimits | None = None,
     ) -> None:
         self.max_text_chars = max_text_chars
+        self.uploads = uploads or UploadLimits()
+        """What the widget may send as files (``channels.webchat.uploads``)."""
         self.allowed_origins = tuple(allowed_origins)
         """Pages of other sites that may open the chat socket (``channels.webchat``)."""
         self.sites = site_map(sites)

@@ -35,6 +35,16 @@ class WebchatSiteSettings(Section):
         return origins
 
 
+class WebchatUploadSettings(Section):
+    """Photos and PDFs the customer sends in the widget (docs/webchat.md, "Photos and files")."""
+
+    enabled: bool = True
+    max_mb: float = Field(default=10, gt=0, le=50)
+    """The largest file, in MiB; a bigger one is refused in the customer's language."""
+    per_hour: int = Field(default=20, ge=1, le=1000)
+    """Files one chat session may send in an hour."""
+
+
 class WebchatSettings(Section):
     enabled: bool = True
     max_text_chars: int = Field(default=4000, ge=1, le=100_000)
@@ -48,6 +58,7 @@ class WebchatSettings(Section):
     link_code_minutes: float = Field(default=15, gt=0, le=1440)
     """A code that joins a verified customer's Telegram or Slack account to them
     ("Continue on Telegram", ``POST /webchat/link``) works this long, once."""
+    uploads: WebchatUploadSettings = Field(default_factory=WebchatUploadSettings)
 
     @field_validator("sites")
     @classmethod

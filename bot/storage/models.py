@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -290,6 +291,30 @@ class Attachment(Base):
     mime_type: Mapped[str | None] = mapped_column(String(120))
     size_bytes: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AttachmentFile(Base):
+    """The bytes of a file a customer uploaded in the web chat, under a random id.
+
+    Kept in the database, so every worker serves it, and never under a path made from the
+    customer's file name. ``mime_type`` is what the bytes were sniffed as, never what the
+    browser declared; ``conversation_key`` is the session that uploaded it, the only one
+    that may then send it in a message (an ``attachments`` row refers to it by id).
+    """
+
+    __tablename__ = "attachment_files"
+    __table_args__ = (
+        Index("ix_attachment_files_sender", "channel", "conversation_key", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    conversation_key: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str] = mapped_column(String(200))
+    mime_type: Mapped[str] = mapped_column(String(120))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -19,6 +19,7 @@ from bot.engine.pipeline import Engine
 from bot.web.console import Console
 from bot.web.webchat import chat_socket
 from bot.web.webchat_links import link_endpoint
+from bot.web.webchat_uploads import upload_endpoint
 
 STATIC = Path(__file__).parent / "static"
 
@@ -108,6 +109,10 @@ def create_web_app(
         assert webchat is not None
         return await link_endpoint(request, webchat, links, CustomerDirectory(engine.db))
 
+    async def upload(request: Request) -> Response:
+        assert webchat is not None
+        return await upload_endpoint(request, webchat, engine)
+
     app_routes: list[BaseRoute] = [Route("/healthz", healthz), *routes]
     if console is not None:
         app_routes.append(console.mount())
@@ -118,6 +123,7 @@ def create_web_app(
             Route("/widget.js", snippet),
             WebSocketRoute("/ws/chat", socket),
             Route("/webchat/link", link, methods=["POST"]),  # the shop's server asks
+            Route("/webchat/upload", upload, methods=["POST"]),  # the widget's files
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     return Starlette(routes=app_routes, lifespan=lifespan)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ an ``error`` frame, and the socket stays open for the next one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -36,8 +37,9 @@ from bot.channels.webchat_sites import Site
 from bot.customers import CustomerDirectory, IdentityConflict, Known
 from bot.customers.linking import LinkCodes
 from bot.engine.pipeline import Engine
-from bot.messages import Button, OutboundMessage
+from bot.messages import Attachment, Button, InboundMessage, OutboundMessage
 from bot.storage.agent_desk import HistoryRepository
+from bot.storage.attachment_files import AttachmentFileStore
 from bot.storage.models import Delivery, Direction
 from bot.storage.notices import NoticeStore
 from bot.storage.repositories import ConversationRepository, MessageRepository
@@ -130,6 +132,8 @@ async def chat_socket(
                 inbound = to_inbound(
                     session, frame, language_hint=hint, max_text=channel.max_text_chars
                 )
+                if inbound.attachments:
+                    inbound = await _uploaded(engine, channel, session, inbound)
             except FrameError as exc:
                 error = error_frame(exc, catalogue, reply_language(catalogue, hint))
                 refused = frame.get("id") if raw is not None and isinstance(frame, dict) else None
@@ -212,6 +216,33 @@ async def _catch_up(
     if sent:
         async with engine.db.transaction() as db:
             await MessageRepository(db).mark_all_sent(sent)
+
+
+async def _uploaded(
+    engine: Engine, channel: WebChatChannel, session: str, inbound: InboundMessage
+) -> InboundMessage:
+    """The message with its uploads described as stored; an id this session did not
+    upload (another chat's, made up) is refused, so nobody sends someone else's file."""
+    found: list[Attachment] = []
+    async with engine.db.transaction() as db:
+        store = AttachmentFileStore(db)
+        for item in inbound.attachments:
+            row = await store.owned(
+                item.file_id or "", channel=channel.name, conversation_key=session
+            )
+            if row is None:
+                raise FrameError("no such upload in this chat: upload the file first")
+            found.append(
+                Attachment(
+                    kind="photo" if row.mime_type.startswith("image/") else "document",
+                    file_id=row.id,
+                    file_name=row.file_name,
+                    mime_type=row.mime_type,
+                    size=row.size_bytes,
+                    details={"stored": True},
+                )
+            )
+    return dataclasses.replace(inbound, attachments=tuple(found))
 
 
 def _parse(raw: str) -> Any:

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 from bot.channels import Channel, WebhookChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat_sites import Site
+from bot.channels.webchat_uploads import UploadLimits
 from bot.customers.linking import DEFAULT_TTL, LinkCodes
 from bot.i18n import Catalogue
 from bot.settings import ConfigError, Secrets, Settings, WebchatSiteSettings
@@ -51,6 +52,11 @@ def build_channels(settings: Settings, secrets: Secrets) -> list[Channel]:
                 max_text_chars=webchat.max_text_chars,
                 allowed_origins=webchat.allowed_origins,
                 sites=embedding_sites(webchat.sites),
+                uploads=UploadLimits(
+                    enabled=webchat.uploads.enabled,
+                    max_bytes=int(webchat.uploads.max_mb * 1024 * 1024),
+                    per_hour=webchat.uploads.per_hour,
+                ),
             )
         )
     slack = settings.channels.slack

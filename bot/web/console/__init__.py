@@ -30,6 +30,7 @@ from bot.web.console.auth import (
     csrf_ok,
     same_origin,
 )
+from bot.web.console.files import file_response
 from bot.web.console.live import live_socket
 from bot.web.console.pages import STATIC, FormTooLarge, form, render, secure, use_team_zone
 from bot.web.console.views import ConsoleViews
@@ -95,6 +96,7 @@ class Console:
             Route("/c/{conversation_id:int}", self.conversation),
             Route("/c/{conversation_id:int}/fragment", self.conversation_fragment),
             Route("/c/{conversation_id:int}/canned", self.canned),
+            Route("/files/{file_id:str}", self.file),
             *(action_route(name, act) for name, act in actions.items()),
             Route("/next", self.take_next, methods=["POST"]),
             Route("/presence", self.presence, methods=["POST"]),
@@ -195,6 +197,10 @@ class Console:
         if page is None:
             return secure(Response("no such conversation", status_code=404))
         return render("conversation_live.html", login=login, page=page)
+
+    async def file(self, request: Request) -> Response:
+        """A file a customer sent (a photo shown in the conversation, a PDF to download)."""
+        return await file_response(request, sessions=self.sessions, db=self.desk.db)
 
     async def canned(self, request: Request) -> Response:
         """The saved replies, filled in for this chat (the reply box's ``/id`` + Tab)."""

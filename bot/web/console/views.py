@@ -20,6 +20,7 @@ from bot.storage.agent_desk import (
 from bot.storage.customers import CustomerCsat, CustomerRepository
 from bot.storage.models import (
     AgentNote,
+    Attachment,
     ChannelIdentity,
     Conversation,
     Customer,
@@ -187,6 +188,9 @@ class ConsoleViews:
             history = HistoryRepository(session)
             customer = await history.customer(conversation.customer_id)
             messages = await MessageRepository(session).transcript(conversation.id, limit=500)
+            files: dict[int, list[dict[str, Any]]] = {}
+            for item in await MessageRepository(session).attachments(conversation.id):
+                files.setdefault(item.message_id, []).append(_attachment(item))
             events = await history.events(conversation.id)
             notes = await NoteRepository(session).for_conversation(conversation.id)
             tickets = list(await history.tickets(conversation.customer_id))
@@ -199,7 +203,10 @@ class ConsoleViews:
             profile = await _profile(CustomerRepository(session), customer)
         names = {a.id: a.name for a in loads}
         timeline = (
-            [TimelineItem("message", aware(m.created_at), _message(m, names)) for m in messages]
+            [
+                TimelineItem("message", aware(m.created_at), _message(m, names, files.get(m.id)))
+                for m in messages
+            ]
             + [
                 TimelineItem(
                     "event",
@@ -274,7 +281,27 @@ def _accounts(identities: Sequence[ChannelIdentity]) -> list[str]:
     return named + ([f"{WebChatChannel.name}: {sessions} session(s)"] if sessions else [])
 
 
-def _message(message: Message, names: dict[int, str]) -> dict[str, Any]:
+def _attachment(item: Attachment) -> dict[str, Any]:
+    """What agents see of a file: stored ones (the web chat's) open from the console;
+    others (a Telegram photo) are named, as the platform keeps them."""
+    stored = bool((item.details or {}).get("stored")) and item.platform_file_id is not None
+    size = item.size_bytes
+    return {
+        "kind": item.kind,
+        "name": item.file_name or item.kind,
+        "url": f"/console/files/{item.platform_file_id}" if stored else None,
+        "image": stored and (item.mime_type or "").startswith("image/"),
+        "size": "" if size is None else _size(size),
+    }
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
+
+
+def _message(
+    message: Message, names: dict[int, str], files: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     ranking = (message.nlu or {}).get("ranking") or []
     sender = message.sender
     if message.direction == Direction.OUT and message.agent_id is not None:
@@ -297,4 +324,5 @@ def _message(message: Message, names: dict[int, str]) -> dict[str, Any]:
         "error": message.last_error if message.delivery == Delivery.FAILED else None,
         "subject": message.subject,
         "negative": bool((message.nlu or {}).get("negative")),
+        "files": files or [],
     }
