@@ -262,6 +262,12 @@ async def _history(engine: Engine, session: str) -> list[dict[str, object]]:
     if agent_ids:
         async with engine.db.transaction() as db_session:
             agents = await HistoryRepository(db_session).agent_names(agent_ids)
+    files: dict[int, list[dict[str, str]]] = {}
+    if rows:  # one conversation's: the files the customer sent, by their name only
+        async with engine.db.transaction() as db_session:
+            for sent in await MessageRepository(db_session).attachments(rows[0].conversation_id):
+                name = sent.file_name or sent.kind
+                files.setdefault(sent.message_id, []).append({"name": name, "kind": sent.kind})
     history: list[dict[str, object]] = []
     for row in rows:
         if row.direction == Direction.OUT and row.delivery != Delivery.SENT:
@@ -271,6 +277,8 @@ async def _history(engine: Engine, session: str) -> list[dict[str, object]]:
             "text": row.text,
             "buttons": row.buttons or [],
         }
+        if row.direction == Direction.IN and row.id in files:
+            item["files"] = files[row.id]
         if row.direction == Direction.IN and row.platform_message_id:
             # The widget matches these to its unacknowledged bubbles after a reconnect.
             item["id"] = frame_id_of(session, row.platform_message_id)

@@ -108,6 +108,11 @@
     "/ws/chat?session=" + encodeURIComponent(session) +
     "&lang=" + encodeURIComponent(language) +
     (site ? "&site=" + encodeURIComponent(site) : "");
+  // Files go over plain HTTP with the same session, language and site as the socket.
+  const uploadUrl =
+    "/webchat/upload?session=" + encodeURIComponent(session) +
+    "&lang=" + encodeURIComponent(language) +
+    (site ? "&site=" + encodeURIComponent(site) : "");
 
   /* ---------- DOM helpers ---------- */
 
@@ -162,6 +167,15 @@
     const bubble = el("div", "msg msg-in msg-sending", text);
     bubble.dir = "auto";
     row.append(bubble, el("span", "msg-meta", "sending…"));
+    return row;
+  }
+
+  // A file the customer sent: its name (text, never markup), and the caption if any.
+  function fileRow(files, caption) {
+    const row = customerRow("");
+    const bubble = row.querySelector(".msg");
+    for (const f of files) bubble.append(el("div", "msg-file", "📎 " + String(f.name)));
+    if (caption) bubble.append(el("div", "msg-caption", caption));
     return row;
   }
 
@@ -221,10 +235,10 @@
   let retryTimer = 0;
   let readyTimer = 0;
 
-  function send(frame, shownText) {
-    const row = customerRow(shownText);
+  function send(frame, shownText, shownRow) {
+    const row = shownRow || customerRow(shownText);
     pending.set(frame.id, { frame, row });
-    append(row, true);
+    if (!shownRow) append(row, true);
     // When not ready the frame just waits in `pending`; markReady() flushes it.
     if (ready && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
   }
@@ -257,7 +271,9 @@
         // History does not normally carry ids; if it ever does, use them to
         // avoid showing a message twice when only its ack was lost.
         if (m.id != null) pending.delete(m.id);
-        const row = customerRow(m.text == null ? "" : String(m.text));
+        const text = m.text == null ? "" : String(m.text);
+        const row = Array.isArray(m.files) && m.files.length
+          ? fileRow(m.files.filter((f) => f && f.name != null), text) : customerRow(text);
         markDelivered(row);
         log.insertBefore(row, typing);
       } else {
@@ -415,6 +431,58 @@
     autosize();
     input.focus();
     send({ type: "message", id: uuid(), text }, text);
+  }
+
+  /* ---------- photos and files ---------- */
+
+  // The file is uploaded first (the server checks its size and type and keeps it), then
+  // sent as a message naming the upload, so it is acknowledged and re-sent like text.
+  // Text waiting in the box goes with it as the caption.
+  const fileInput = document.getElementById("chat-file");
+  const attachButton = document.getElementById("chat-attach");
+
+  async function sendFile(file) {
+    const caption = input.value.trim();
+    input.value = "";
+    autosize();
+    const row = fileRow([{ name: file.name }], caption);
+    row.querySelector(".msg-meta").textContent = "uploading…";
+    append(row, true);
+    let answer = null;
+    let status = 0;
+    try {
+      const res = await fetch(uploadUrl, {
+        method: "POST",
+        body: file,
+        credentials: "omit",
+        headers: {
+          "Content-Type": file.type || "application/octet-stream",
+          "X-File-Name": encodeURIComponent(file.name),
+        },
+      });
+      status = res.status;
+      answer = await res.json().catch(() => null);
+    } catch (e) { answer = null; }
+    if (status !== 201 || !answer || typeof answer.id !== "string") {
+      row.querySelector(".msg-meta").textContent = "not sent";
+      if (caption && !input.value) { input.value = caption; autosize(); }
+      const why = answer && answer.message ? answer.message : "The file could not be sent.";
+      append(el("div", "notice upload-refused", String(why)), true);
+      return;
+    }
+    row.querySelector(".msg-meta").textContent = "sending…";
+    send({ type: "message", id: uuid(), text: caption, attachment: answer.id }, null, row);
+  }
+
+  if (fileInput && attachButton) {
+    attachButton.addEventListener("click", () => fileInput.click());
+    fileInput.addEventListener("change", () => {
+      const file = fileInput.files && fileInput.files[0];
+      fileInput.value = "";
+      if (!file) return;
+      attachButton.disabled = true;
+      sendFile(file).finally(() => { attachButton.disabled = false; });
+    });
   }
 
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
