@@ -174,7 +174,7 @@
   function fileRow(files, caption) {
     const row = customerRow("");
     const bubble = row.querySelector(".msg");
-    for (const f of files) bubble.append(el("div", "msg-file", "📎 " + String(f.name)));
+    for (const f of files) bubble.append(el("div", "msg-file", String(f.name)));
     if (caption) bubble.append(el("div", "msg-caption", caption));
     return row;
   }
