@@ -49,8 +49,8 @@ from bot.desk.slack_cards import (
 )
 from bot.events import DeskEvent, EventKind
 from bot.handoff import State
-from bot.storage.models import Conversation, Direction
-from bot.storage.repositories import AgentRepository
+from bot.storage.models import Attachment, Conversation, Direction
+from bot.storage.repositories import AgentRepository, MessageRepository
 from bot.storage.slack_desk import DeskThreadRepository
 
 if TYPE_CHECKING:
@@ -237,10 +237,14 @@ class SlackDesk:
             conversation = await session.get(Conversation, conversation_id)
             threads = DeskThreadRepository(session)
             name = await threads.customer_name(conversation) if conversation else "Customer"
+            files: list[str] = []
+            if thread is not None and message.get("direction") == Direction.IN:
+                sent = await MessageRepository(session).attachments(conversation_id)
+                files = [_file_label(a) for a in sent if a.message_id == message.get("id")]
         if thread is None:
             return
         if message.get("direction") == Direction.IN:
-            line = customer_line(name, text)
+            line = customer_line(name, text, files)
         else:
             line = console_reply_line(message.get("agent"), text)
         await self._post(thread.slack_channel, thread.thread_ts, line)
@@ -353,3 +357,10 @@ class SlackDesk:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("Slack desk task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _file_label(item: Attachment) -> str:
+    """A file as the thread names it: the web chat's are kept, and open in the console."""
+    label = f"{item.kind}: {item.file_name}" if item.file_name else item.kind
+    stored = bool((item.details or {}).get("stored"))
+    return f"{label}, in the console" if stored else label

@@ -150,8 +150,10 @@ def change_line(*, to_state: State, reason: str, actor: str, detail: str | None)
     return None
 
 
-def customer_line(customer: str, text: str) -> str:
-    return f"*{escape(customer)}:* {escape(text) or '_(an attachment)_'}"
+def customer_line(customer: str, text: str, files: Sequence[str] = ()) -> str:
+    """The customer's words, then what they sent besides (``photo: charger.png``)."""
+    parts = [escape(text), *(f"_({escape(item)})_" for item in files)]
+    return f"*{escape(customer)}:* {' '.join(p for p in parts if p) or '_(an attachment)_'}"
 
 
 def console_reply_line(agent: str | None, text: str) -> str:
