@@ -62,6 +62,8 @@ def test_png_metadata_is_dropped_and_the_picture_kept() -> None:
     assert files.GPS_MARK in original and files.GPS_MARK not in stripped
     assert b"IHDR" in stripped and b"IDAT" in stripped and stripped.endswith(b"IEND\xaeB`\x82")
     assert b"tEXt" not in stripped and b"eXIf" not in stripped
+    # Bytes after the picture's end (a zip or a script glued on) are not kept either.
+    assert strip_metadata(original + b"PK\x03\x04 hidden", "image/png") == stripped
 
 
 def test_jpeg_exif_is_dropped_but_its_orientation_kept() -> None:
