@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,38 +74,40 @@ class CustomerRepository:
 
     async def move_identity(self, identity: ChannelIdentity, *, to: Customer) -> None:
         """Point one channel identity, its conversations and their tickets at ``to``."""
-        before = identity.customer_id
-        conversations = select(Conversation.id).where(
-            Conversation.channel == identity.channel,
-            Conversation.customer_id == before,
-            Conversation.conversation_key == identity.external_id,
+        await self._move(
+            identity,
+            to,
+            select(Conversation.id).where(
+                Conversation.channel == identity.channel,
+                Conversation.customer_id == identity.customer_id,
+                Conversation.conversation_key == identity.external_id,
+            ),
         )
-        await self.session.execute(
-            update(Ticket)
-            .where(Ticket.customer_id == before, Ticket.conversation_id.in_(conversations))
-            .values(customer_id=to.id)
-            .execution_options(synchronize_session=False)
-        )
-        await self.session.execute(
-            update(Conversation)
-            .where(Conversation.id.in_(conversations))
-            .values(customer_id=to.id)
-            .execution_options(synchronize_session=False)
-        )
-        identity.customer_id = to.id
-        await self.session.flush()
 
     async def move_account(self, identity: ChannelIdentity, *, to: Customer) -> None:
         """Point a platform account (Telegram, Slack), its conversations on that channel
         and their tickets at ``to``. Unlike a web session, such an account holds several
         conversations (a Slack DM and threads, Telegram groups) under other keys."""
-        before = identity.customer_id
-        conversations = select(Conversation.id).where(
-            Conversation.channel == identity.channel, Conversation.customer_id == before
+        await self._move(
+            identity,
+            to,
+            select(Conversation.id).where(
+                Conversation.channel == identity.channel,
+                Conversation.customer_id == identity.customer_id,
+            ),
         )
+
+    async def _move(
+        self, identity: ChannelIdentity, to: Customer, conversations: Select[int]
+    ) -> None:
+        """``conversations`` (ids, of the identity's customer) and their tickets, then the
+        identity itself, now belong to ``to``."""
         await self.session.execute(
             update(Ticket)
-            .where(Ticket.customer_id == before, Ticket.conversation_id.in_(conversations))
+            .where(
+                Ticket.customer_id == identity.customer_id,
+                Ticket.conversation_id.in_(conversations),
+            )
             .values(customer_id=to.id)
             .execution_options(synchronize_session=False)
         )
