@@ -5,11 +5,15 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from bot.storage.models import AttachmentFile
+from bot.storage.models import Attachment, AttachmentFile
+
+UPLOAD_LOCKS = 0x55504C44
+"""The first key of the per-chat upload locks (``pg_advisory_xact_lock(int, int)``); the
+two-key space never meets the cluster's one-key locks (bot.cluster.locks)."""
 
 
 class AttachmentFileStore:
@@ -38,6 +42,61 @@ class AttachmentFileStore:
         self.session.add(row)
         await self.session.flush()
         return row
+
+    async def add_within(
+        self,
+        *,
+        channel: str,
+        conversation_key: str,
+        since: datetime,
+        limit: int,
+        file_name: str,
+        mime_type: str,
+        data: bytes,
+    ) -> AttachmentFile | None:
+        """Keep the file unless this chat already has ``limit`` uploads since ``since``:
+        ``None`` then. Counted and inserted as one step for every worker: PostgreSQL holds
+        a lock on this chat's uploads until the transaction ends; SQLite transactions hold
+        the database's one write lock from their start (``BEGIN IMMEDIATE``), so the count
+        cannot go stale before the insert either."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:space, hashtext(:chat))"),
+                {"space": UPLOAD_LOCKS, "chat": f"{channel}:{conversation_key}"},
+            )
+        recent = await self.count_since(
+            channel=channel, conversation_key=conversation_key, since=since
+        )
+        if recent >= limit:
+            return None
+        return await self.add(
+            channel=channel,
+            conversation_key=conversation_key,
+            file_name=file_name,
+            mime_type=mime_type,
+            data=data,
+        )
+
+    async def delete_unsent(self, *, before: datetime) -> int:
+        """Drop uploads made before ``before`` that no message names (uploaded, never sent)."""
+        named = exists().where(Attachment.platform_file_id == AttachmentFile.id)
+        stmt = delete(AttachmentFile).where(AttachmentFile.created_at < before, ~named)
+        result = await self.session.execute(stmt, execution_options={"synchronize_session": False})
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def delete_older(self, *, before: datetime) -> int:
+        """Drop every upload made before ``before``, sent or not; the messages that named
+        one keep its name and kind but no longer link to it (nothing left to open)."""
+        old = select(AttachmentFile.id).where(AttachmentFile.created_at < before)
+        await self.session.execute(
+            update(Attachment)
+            .where(Attachment.platform_file_id.in_(old))
+            .values(platform_file_id=None),
+            execution_options={"synchronize_session": False},
+        )
+        stmt = delete(AttachmentFile).where(AttachmentFile.created_at < before)
+        result = await self.session.execute(stmt, execution_options={"synchronize_session": False})
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def count_since(self, *, channel: str, conversation_key: str, since: datetime) -> int:
         stmt = select(func.count(AttachmentFile.id)).where(

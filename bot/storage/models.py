@@ -286,7 +286,8 @@ class Attachment(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(32))
-    platform_file_id: Mapped[str | None] = mapped_column(String(300))
+    # Indexed: the upload retention job asks which stored files a message names.
+    platform_file_id: Mapped[str | None] = mapped_column(String(300), index=True)
     file_name: Mapped[str | None] = mapped_column(String(300))
     mime_type: Mapped[str | None] = mapped_column(String(120))
     size_bytes: Mapped[int | None] = mapped_column(Integer)

@@ -64,6 +64,7 @@ async def upload_endpoint(request: Request, channel: WebChatChannel, engine: Eng
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
         return refuse(413, "upload_too_large", f"larger than {limits.max_bytes} bytes")
+    # A cheap look before reading the body; the count that decides is taken with the insert.
     async with engine.db.transaction() as db:
         recent = await AttachmentFileStore(db).count_since(
             channel=channel.name, conversation_key=session, since=utcnow() - WINDOW
@@ -87,14 +88,19 @@ async def upload_endpoint(request: Request, channel: WebChatChannel, engine: Eng
     except UploadRefused as exc:
         status = 413 if exc.reason == "upload_too_large" else 415
         return refuse(status, exc.reason, str(exc))
+    # Uploads racing at the limit (one chat, several workers) are counted one at a time.
     async with engine.db.transaction() as db:
-        row = await AttachmentFileStore(db).add(
+        row = await AttachmentFileStore(db).add_within(
             channel=channel.name,
             conversation_key=session,
+            since=utcnow() - WINDOW,
+            limit=limits.per_hour,
             file_name=accepted.file_name,
             mime_type=accepted.file_type.mime_type,
             data=accepted.data,
         )
+    if row is None:
+        return refuse(429, "upload_too_many", f"{limits.per_hour} files an hour at most")
     log.info("web chat upload %s: %s, %d bytes", row.id[:6], row.mime_type, row.size_bytes)
     return JSONResponse(
         {

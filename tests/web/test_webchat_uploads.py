@@ -4,6 +4,7 @@ photo uploaded, sent, stored without its metadata and shown to agents only; refu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -229,3 +230,19 @@ async def test_other_sites_and_other_sessions_cannot_use_the_chats_files(db: Dat
 async def test_uploads_can_be_turned_off(db: Database) -> None:
     async with chat(db, UploadLimits(enabled=False)) as (base, _):
         assert (await upload(base, files.png())).status_code == 404
+
+
+async def test_uploads_racing_at_the_hourly_limit_are_counted_one_at_a_time(
+    db: Database,
+) -> None:
+    """Three times the limit at once, over HTTP: exactly the limit is kept, the rest are
+    refused (counted and inserted as one step in the database, not in one worker's view)."""
+    async with chat(db) as (base, _):
+        answers = await asyncio.gather(
+            *(upload(base, files.png()) for _ in range(3 * LIMITS.per_hour))
+        )
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [201] * LIMITS.per_hour + [429] * (2 * LIMITS.per_hour), codes
+    async with db.transaction() as session:
+        kept = await session.scalar(select(func.count(AttachmentFile.id)))
+    assert kept == LIMITS.per_hour
