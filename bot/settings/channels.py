@@ -43,6 +43,11 @@ class WebchatUploadSettings(Section):
     """The largest file, in MiB; a bigger one is refused in the customer's language."""
     per_hour: int = Field(default=20, ge=1, le=1000)
     """Files one chat session may send in an hour."""
+    unsent_hours: float = Field(default=24, gt=0, le=24 * 365)
+    """A file uploaded but never sent in a message is deleted after this many hours."""
+    keep_days: float | None = Field(default=None, gt=0)
+    """Every file, sent or not, is deleted after this many days; ``null``: kept as long as
+    the conversation (the message still names a deleted file, without a link)."""
 
 
 class WebchatSettings(Section):

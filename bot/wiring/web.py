@@ -29,6 +29,8 @@ from bot.web.app import create_web_app
 from bot.web.console import Console
 from bot.web.console.admin import AdminPages
 from bot.web.console.tickets import TicketPages
+from bot.web.webchat_retention import SWEEP_EVERY_S as UPLOAD_SWEEP_EVERY_S
+from bot.web.webchat_retention import UploadRetention, UploadSweeper
 from bot.wiring.channels import link_codes, web_routes
 from bot.wiring.desk import attach_slack_desk, build_desk, build_survey_jobs, build_tickets
 from bot.wiring.email import wire_email
@@ -77,6 +79,15 @@ def build_web_app(helpdesk: Helpdesk, channels: list[Channel], progress: Progres
     # Customers who left after an answer, follow-ups after resolutions, NPS rounds: once.
     helpdesk.tasks.every(
         "surveys", settings.surveys.check_every_s, surveys.run, once_per_cluster=True
+    )
+    # Uploads never sent, and (keep_days) old ones: once, even with the web chat off now.
+    uploads = settings.channels.webchat.uploads
+    retention = UploadRetention(unsent_hours=uploads.unsent_hours, keep_days=uploads.keep_days)
+    helpdesk.tasks.every(
+        "webchat-uploads",
+        UPLOAD_SWEEP_EVERY_S,
+        UploadSweeper(helpdesk.db, retention).sweep,
+        once_per_cluster=True,
     )
     slack_desk = attach_slack_desk(desk, channels, slack_channel=settings.handoff.slack_channel)
     if slack_desk is not None:
