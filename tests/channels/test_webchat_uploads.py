@@ -80,10 +80,48 @@ def test_jpeg_exif_is_dropped_but_its_orientation_kept() -> None:
     assert b"Exif" not in upright
 
 
+def webp_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """A WebP's chunks (FourCC, body), checking the RIFF size and every chunk's."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+    chunks, pos = [], 12
+    while pos < len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        chunks.append((data[pos : pos + 4], data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + size % 2
+    assert pos == len(data)
+    return chunks
+
+
+def test_webp_exif_and_xmp_are_dropped_but_its_orientation_kept() -> None:
+    original = files.webp_with_exif(orientation=6)
+    assert [kind for kind, _ in webp_chunks(original)] == [b"VP8X", b"VP8L", b"EXIF", b"XMP "]
+    stripped = accept(original, declared_name="p.webp", limits=UploadLimits()).data
+    assert files.GPS_MARK in original and files.GPS_MARK not in stripped
+    chunks = webp_chunks(stripped)
+    assert [kind for kind, _ in chunks] == [b"VP8X", b"VP8L", b"EXIF"]
+    assert chunks[0][1][0] == 0x08  # VP8X: Exif flagged, XMP no longer
+    assert chunks[0][1][1:] == webp_chunks(original)[0][1][1:]  # the canvas unchanged
+    assert chunks[1] == webp_chunks(files.WEBP_1X1)[0]  # the picture not re-encoded
+    assert chunks[2][1] == (  # a minimal Exif: the orientation alone
+        b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+        b"\x00\x00\x00\x00"
+    )
+    upright = strip_metadata(files.webp_with_exif(orientation=1), "image/webp")
+    assert [kind for kind, _ in webp_chunks(upright)] == [b"VP8X", b"VP8L"]
+    assert webp_chunks(upright)[0][1][0] == 0  # no flags left
+    # The simple format has nothing to drop; bytes after the RIFF's end are not kept.
+    assert strip_metadata(files.WEBP_1X1, "image/webp") == files.WEBP_1X1
+    assert strip_metadata(files.WEBP_1X1 + b"PK\x03\x04 hidden", "image/webp") == files.WEBP_1X1
+    assert strip_metadata(original + b"<script>", "image/webp") == stripped
+
+
 def test_a_file_the_walker_cannot_follow_is_kept_as_sent() -> None:
     truncated = files.jpeg_with_exif()[:30]
     assert strip_metadata(truncated, "image/jpeg") == truncated
     assert strip_metadata(files.PDF, "application/pdf") == files.PDF
+    cut_webp = files.webp_with_exif()[:40]  # the RIFF size says more than there is
+    assert strip_metadata(cut_webp, "image/webp") == cut_webp
 
 
 def test_a_message_frame_may_carry_an_upload_instead_of_text() -> None:

@@ -1,4 +1,5 @@
-"""Small real files for the upload tests: a PNG any browser draws, a JPEG with Exif."""
+"""Small real files for the upload tests: a PNG any browser draws, a JPEG with Exif, a
+WebP with Exif and XMP."""
 
 from __future__ import annotations
 
@@ -53,6 +54,37 @@ def jpeg_with_exif(orientation: int = 6) -> bytes:
         + b"\x12\x34\x56\x78"
         + b"\xff\xd9"
     )
+
+
+WEBP_1X1 = (
+    b"RIFF\x1a\x00\x00\x00WEBPVP8L\r\x00\x00\x00"
+    b"/\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
+)
+"""A real one-pixel lossless WebP (the simple format: one ``VP8L`` chunk, no metadata)."""
+
+
+def webp_chunk(kind: bytes, body: bytes) -> bytes:
+    """A RIFF chunk: FourCC, little-endian size, body padded to an even length."""
+    return kind + struct.pack("<I", len(body)) + body + (b"\x00" if len(body) % 2 else b"")
+
+
+def webp_with_exif(orientation: int = 6) -> bytes:
+    """:data:`WEBP_1X1`'s picture in the extended format with an ``EXIF`` chunk (an
+    orientation and :data:`GPS_MARK`, odd-sized: padded) and an ``XMP `` chunk, the
+    ``VP8X`` header flagging both, as a phone's camera app writes them."""
+    ifd = struct.pack(">H", 2) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+    ifd += struct.pack(">HHII", 0x010E, 2, len(GPS_MARK), 8 + 2 + 24 + 4)
+    tiff = b"MM\x00*\x00\x00\x00\x08" + ifd + struct.pack(">I", 0) + GPS_MARK + b"!"
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + GPS_MARK + b"</x:xmpmeta>"
+    vp8x = bytes([0x08 | 0x04, 0, 0, 0]) + b"\x00\x00\x00" + b"\x00\x00\x00"  # 1x1 canvas
+    body = (
+        b"WEBP"
+        + webp_chunk(b"VP8X", vp8x)
+        + WEBP_1X1[12:]  # the VP8L chunk as it is
+        + webp_chunk(b"EXIF", tiff)
+        + webp_chunk(b"XMP ", xmp)
+    )
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"

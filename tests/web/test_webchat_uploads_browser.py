@@ -9,12 +9,14 @@ with HELPDESK_DOCS_SCREENSHOTS=1).
 
 from __future__ import annotations
 
+from base64 import b64encode
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
+from bot.channels.image_metadata import strip_metadata
 from bot.channels.webchat import WebChatChannel
 from bot.i18n import Catalogue
 from bot.storage.database import Database
@@ -99,3 +101,24 @@ async def test_a_customer_sends_a_photo_and_the_agent_sees_it(
         finally:
             await customer.close()
             await agent.close()
+
+
+async def test_chromium_draws_a_webp_kept_without_its_metadata(browser: Browser) -> None:
+    """The rewritten container (chunks dropped, VP8X flags and RIFF size changed) is still
+    a picture a browser decodes."""
+    stripped = strip_metadata(files.webp_with_exif(orientation=6), "image/webp")
+    assert files.GPS_MARK not in stripped
+    page = await browser.new_page()
+    try:
+        size = await page.evaluate(
+            """async (url) => {
+                const image = new Image();
+                image.src = url;
+                try { await image.decode(); } catch (e) { return "not decoded: " + e; }
+                return [image.naturalWidth, image.naturalHeight];
+            }""",
+            "data:image/webp;base64," + b64encode(stripped).decode(),
+        )
+    finally:
+        await page.close()
+    assert size == [1, 1]
