@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -145,15 +145,7 @@ class EmailNotices:
         # The survey's buttons (the last notice's, if it asks one) become links in the mail.
         buttons = next((i.buttons for i in reversed(items) if i.buttons), ())
         reply = OutboundMessage(text, buttons=tuple(Button(t, p) for t, p in buttons))
-        [row] = await self.line.store_outbound(session, thread, [reply], language=language)
-        for item in items:
-            store.decide(
-                item.notice,
-                "emailed",
-                now=now,
-                email_message_id=row,
-                email_conversation_id=thread.id,
-            )
+        row = await self._send(session, thread, reply, items, language, now)
         log.info("ticket %s: %d notification(s) mailed", ticket.reference, len(items))
         return row
 
@@ -189,9 +181,22 @@ class EmailNotices:
             for i in items
         ]
         text = "\n\n".join([self.catalogue.get("email_notice_intro", language), *replies])
-        [row] = await self.line.store_outbound(
-            session, thread, [OutboundMessage(text)], language=language
-        )
+        row = await self._send(session, thread, OutboundMessage(text), items, language, now)
+        log.info("chat %d: %d agent reply(ies) mailed", chat.id, len(items))
+        return row
+
+    async def _send(
+        self,
+        session: AsyncSession,
+        thread: Conversation,
+        mail: OutboundMessage,
+        items: Sequence[OpenNotice],
+        language: str,
+        now: datetime,
+    ) -> int:
+        """Store the mail in the thread's outbox and mark its notices emailed by it."""
+        [row] = await self.line.store_outbound(session, thread, [mail], language=language)
+        store = NoticeStore(session)
         for item in items:
             store.decide(
                 item.notice,
@@ -200,7 +205,6 @@ class EmailNotices:
                 email_message_id=row,
                 email_conversation_id=thread.id,
             )
-        log.info("chat %d: %d agent reply(ies) mailed", chat.id, len(items))
         return row
 
     async def _thread(
