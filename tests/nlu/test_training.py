@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bot.knowledge.loader import FaqEntry, KnowledgeBase
+from bot.nlu.client import RASA_FAQ_PREFIX
 from bot.nlu.training import (
     ANSWER_METADATA,
     COMPONENTS_DIR,
@@ -82,3 +83,9 @@ def test_the_featurizer_recognises_the_answer_marker() -> None:
     source = (COMPONENTS_DIR / "sentence_embeddings.py").read_text(encoding="utf-8")
     [(key, value)] = ANSWER_METADATA.items()
     assert f'ANSWER_KEY, ANSWER_VALUE = "{key}", "{value}"' in source
+
+
+def test_the_classifier_knows_how_faq_intents_are_named() -> None:
+    # The out-of-scope weighting counts FAQ entries by this prefix (class_weights.py).
+    source = (COMPONENTS_DIR / "embedding_classifier.py").read_text(encoding="utf-8")
+    assert f'"faq_prefix": "{RASA_FAQ_PREFIX}"' in source
