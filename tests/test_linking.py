@@ -15,13 +15,10 @@ from sqlalchemy import select
 from bot.app import build_channels, build_helpdesk, build_web_app, link_codes
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.format import escape
-from bot.channels.telegram.channel import TelegramChannel, command_menu
-from bot.channels.telegram.retry import Backoff, SendRetryPolicy
 from bot.channels.webchat_identity import Identity
 from bot.customers import CustomerDirectory
 from bot.customers.linking import LinkCodes, NotLinkable, code_hash, looks_like_code, new_code
-from bot.i18n import Catalogue
-from bot.settings import Secrets, SlackSettings, TelegramSettings, WebchatSiteSettings
+from bot.settings import Secrets, SlackSettings, WebchatSiteSettings
 from bot.storage.database import Database
 from bot.storage.link_codes import LinkCodeRepository
 from bot.storage.models import (
@@ -40,7 +37,7 @@ from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
 from tests.support.identity import customer_token
 from tests.support.server import serve
-from tests.support.tickets import TicketRig, make_ticket_rig
+from tests.support.tickets import TicketRig, make_ticket_rig, polling_telegram
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
@@ -66,16 +63,7 @@ def texts(calls: list[Call]) -> list[str]:
 @pytest.fixture
 async def telegram(db: Database) -> AsyncIterator[tuple[FakeTelegram, TicketRig, LinkCodes]]:
     async with FakeTelegram() as fake:
-        channel = TelegramChannel(
-            token=fake.token,
-            settings=TelegramSettings(
-                base_url=fake.base_url, base_file_url=fake.base_file_url, poll_timeout_s=5
-            ),
-            webhook_secret=None,
-            commands=command_menu(Catalogue.load(default_language="en"), languages=["en"]),
-            retry=SendRetryPolicy(network_backoff=(0.01, 0.02, 0.05)),
-            backoff=Backoff((0.01, 0.05)),
-        )
+        channel = polling_telegram(fake)
         rig = await make_ticket_rig(db, channel=channel)
         await channel.wait_connected(10)
         yield fake, rig, link_codes(db, [channel])  # as helpdesk run wires it

@@ -7,6 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.channels.telegram.channel import TelegramChannel, command_menu
+from bot.channels.telegram.retry import Backoff, SendRetryPolicy
+from bot.i18n import Catalogue
+from bot.settings import TelegramSettings
 from bot.storage.database import Database
 from bot.storage.models import Ticket, TicketEvent
 from bot.tickets.business_hours import BusinessHours
@@ -14,6 +18,7 @@ from bot.tickets.rules import TicketPolicy
 from bot.tickets.service import TicketService
 from bot.tickets.sla import SlaPolicy, Target
 from tests.support.desk import DeskRig, ScriptedNlu, make_rig
+from tests.support.fake_telegram import FakeTelegram
 
 SCRIPT = {
     "hello": "greet",
@@ -80,3 +85,17 @@ async def make_ticket_rig(db: Database, *, channel: object = None, **kwargs: obj
     )
     rig.engine.connect(desk=rig.desk, follow_ups=[service])
     return TicketRig(rig, service)
+
+
+def polling_telegram(fake: FakeTelegram) -> TelegramChannel:
+    """A polling Telegram channel against ``fake``, with short retry waits, in English."""
+    return TelegramChannel(
+        token=fake.token,
+        settings=TelegramSettings(
+            base_url=fake.base_url, base_file_url=fake.base_file_url, poll_timeout_s=5
+        ),
+        webhook_secret=None,
+        commands=command_menu(Catalogue.load(default_language="en"), languages=["en"]),
+        retry=SendRetryPolicy(network_backoff=(0.01, 0.02, 0.05)),
+        backoff=Backoff((0.01, 0.05)),
+    )

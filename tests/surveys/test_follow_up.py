@@ -12,13 +12,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from bot.channels.telegram.channel import TelegramChannel, command_menu
-from bot.channels.telegram.retry import Backoff, SendRetryPolicy
 from bot.cluster.relay import RedisRelay
 from bot.commands import STOP
 from bot.events import DeskEvent, DeskEvents, EventKind, Subscription
-from bot.i18n import Catalogue
-from bot.settings import SurveysSettings, TelegramSettings
+from bot.settings import SurveysSettings
 from bot.storage.database import Database
 from bot.storage.models import Customer, SurveyResponse, Ticket, TicketStatus
 from bot.surveys.asking import Phrases
@@ -26,7 +23,7 @@ from bot.surveys.jobs import SurveyJobs
 from bot.surveys.plan import SurveyPlan
 from tests.conftest import IN_CI
 from tests.support.fake_telegram import FakeTelegram, TelegramUser
-from tests.support.tickets import TicketRig, make_ticket_rig
+from tests.support.tickets import TicketRig, make_ticket_rig, polling_telegram
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
@@ -194,16 +191,7 @@ async def test_follow_ups_can_be_switched_off(db: Database) -> None:
 @pytest.fixture
 async def telegram(db: Database) -> AsyncIterator[tuple[FakeTelegram, TicketRig]]:
     async with FakeTelegram() as fake:
-        channel = TelegramChannel(
-            token=fake.token,
-            settings=TelegramSettings(
-                base_url=fake.base_url, base_file_url=fake.base_file_url, poll_timeout_s=5
-            ),
-            webhook_secret=None,
-            commands=command_menu(Catalogue.load(default_language="en"), languages=["en"]),
-            retry=SendRetryPolicy(network_backoff=(0.01, 0.02, 0.05)),
-            backoff=Backoff((0.01, 0.05)),
-        )
+        channel = polling_telegram(fake)
         rig = await make_ticket_rig(db, channel=channel)
         await channel.wait_connected(10)
         yield fake, rig

@@ -8,14 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.channels.telegram.channel import TelegramChannel, command_menu
-from bot.channels.telegram.retry import Backoff, SendRetryPolicy
-from bot.i18n import Catalogue
-from bot.settings import TelegramSettings
 from bot.storage.database import Database
 from bot.storage.models import SurveyRequest, SurveyResponse, TicketStatus
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
-from tests.support.tickets import TicketRig, make_ticket_rig
+from tests.support.tickets import TicketRig, make_ticket_rig, polling_telegram
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
@@ -26,16 +22,7 @@ TELUGU = TelegramUser(1004, "Lakshmi", language_code="te")
 @pytest.fixture
 async def telegram(db: Database) -> AsyncIterator[tuple[FakeTelegram, TicketRig]]:
     async with FakeTelegram() as fake:
-        channel = TelegramChannel(
-            token=fake.token,
-            settings=TelegramSettings(
-                base_url=fake.base_url, base_file_url=fake.base_file_url, poll_timeout_s=5
-            ),
-            webhook_secret=None,
-            commands=command_menu(Catalogue.load(default_language="en"), languages=["en"]),
-            retry=SendRetryPolicy(network_backoff=(0.01, 0.02, 0.05)),
-            backoff=Backoff((0.01, 0.05)),
-        )
+        channel = polling_telegram(fake)
         rig = await make_ticket_rig(db, channel=channel)
         await channel.wait_connected(10)
         yield fake, rig
