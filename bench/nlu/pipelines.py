@@ -45,6 +45,13 @@ PIPELINES: dict[str, list[dict[str, Any]]] = {
         {"name": E5},
         {"name": SOFTMAX, "out_of_scope_weight": 1.0},
     ],
+    # The same without the FAQ questions' script copies (script_copies.py): what the
+    # copies are worth where entries are asked in fewer languages than the bot speaks.
+    "e5-no-copies": [
+        {"name": "WhitespaceTokenizer"},
+        {"name": E5},
+        {"name": SOFTMAX, "script_copies": False},
+    ],
     # The same, with word uni+bigram TF-IDF next to the embeddings in the softmax.
     "e5-lexical": [
         {"name": "WhitespaceTokenizer"},

@@ -37,6 +37,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu_components import lexical
 from bot.nlu_components.class_weights import COVERAGE, example_weights
+from bot.nlu_components.script_copies import script_copies
 from bot.nlu_components.sentence_embeddings import is_answer, script_of
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             "out_of_scope_weight": COVERAGE,
             # How the bot names FAQ intents for Rasa (bot.nlu.client.rasa_intent_name).
             "faq_prefix": "faq__",
+            # Copy each FAQ question into the scripts its entry is not asked in, moved
+            # as the bot's own intents move between scripts (script_copies.py says why).
+            "script_copies": True,
             # Only these featurizers' features (their names or aliases); None: all dense.
             "featurizers": None,
             # Intents in the ranking; 0: all of them. The bot offers the best FAQ
@@ -134,17 +138,26 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         X = self._features(examples)
         labels = np.array([str(e.get(INTENT)) for e in examples])
         classes, y = np.unique(labels, return_inverse=True)
+        texts = [str(e.get(TEXT)) for e in examples]
+        scripts = np.array([script_of(t) for t in texts])
+        questions = np.array([not is_answer(e) for e in examples])
+        sample_weight = self._sample_weights(labels, scripts, questions)
+        copies, copy_labels, copy_weights = self._script_copies(
+            X, labels, scripts, questions, sample_weight
+        )
         vocabulary = None
-        inputs: Any = X
+        inputs: Any = np.vstack([X, copies])
         if self.config["lexical"]:
-            texts = [str(e.get(TEXT)) for e in examples]
             vocabulary = lexical.fit(
                 str(self.config["lexical"]),
                 texts,
                 int(self.config["lexical_min_df"]),
                 float(self.config["lexical_weight"]),
             )
-            inputs = self._with_lexical(X, texts, vocabulary)
+            # A copy has no words of its own: its n-gram columns stay empty.
+            inputs = self._with_lexical(inputs, texts + [""] * len(copies), vocabulary)
+        fit_y = np.concatenate([y, np.searchsorted(classes, copy_labels)]).astype(int)
+        fit_weight = np.concatenate([sample_weight, copy_weights])
         if len(classes) == 1:
             coef = np.zeros((1, inputs.shape[1]), dtype=np.float32)
             intercept = np.zeros(1, dtype=np.float32)
@@ -155,7 +168,7 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
                 random_state=int(self.config["random_seed"]),
                 multi_class="multinomial",
             )
-            model.fit(inputs, y, sample_weight=self._sample_weights(examples, labels))
+            model.fit(inputs, fit_y, sample_weight=fit_weight)
             coef, intercept = model.coef_, model.intercept_
             if len(classes) == 2:
                 # sklearn keeps one row for two classes; the softmax below wants two.
@@ -167,6 +180,8 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
             "intercept": np.asarray(intercept, dtype=np.float32),
             "examples": X.astype(np.float16),  # half precision: plenty for a cosine
             "example_class": y.astype(np.int32),
+            # How many script copies of FAQ questions were trained (not kept as examples).
+            "script_copies": np.array(len(copies), dtype=np.int32),
         }
         if vocabulary is not None:
             self.weights |= {
@@ -180,20 +195,46 @@ class EmbeddingIntentClassifier(IntentClassifier, GraphComponent):
         self.persist()
         return self._resource
 
-    def _sample_weights(self, examples: list[Message], labels: np.ndarray) -> np.ndarray:
+    def _sample_weights(
+        self, labels: np.ndarray, scripts: np.ndarray, questions: np.ndarray
+    ) -> np.ndarray:
         class_weight = self.config["class_weight"]
         if class_weight not in ("balanced", None):
             raise ValueError("EmbeddingIntentClassifier: class_weight is 'balanced' or null")
-        texts = [str(e.get(TEXT)) for e in examples]
         return example_weights(
             labels,
-            np.array([script_of(t) for t in texts]),
-            np.array([not is_answer(e) for e in examples]),
+            scripts,
+            questions,
             balanced=class_weight == "balanced",
             out_of_scope_intent=str(self.config["out_of_scope_intent"]),
             out_of_scope_weight=self.config["out_of_scope_weight"],
             faq_prefix=str(self.config["faq_prefix"]),
         )
+
+    def _script_copies(
+        self,
+        X: np.ndarray,
+        labels: np.ndarray,
+        scripts: np.ndarray,
+        questions: np.ndarray,
+        weights: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.config["script_copies"]:
+            return X[:0], labels[:0], weights[:0]
+        copies = script_copies(
+            X,
+            labels,
+            scripts,
+            questions,
+            weights,
+            faq_prefix=str(self.config["faq_prefix"]),
+            out_of_scope_intent=str(self.config["out_of_scope_intent"]),
+        )
+        if len(copies[0]):
+            logger.debug(
+                "EmbeddingIntentClassifier: %d FAQ questions' script copies", len(copies[0])
+            )
+        return copies
 
     def persist(self) -> None:
         if self.weights is None:

@@ -141,6 +141,17 @@ def test_answers_are_examples_but_languages_are_learnt_from_questions(
     assert "TELUGU" not in means and "GUJARATI" in means
 
 
+def test_english_only_questions_are_also_trained_in_the_bot_s_other_script(
+    embedding_model: Path,
+) -> None:
+    classifier = stored_arrays(embedding_model, "embedding_classifier.npz")
+    # Greetings and goodbyes are in English and Gujarati, the FAQs in English only: each
+    # FAQ question gets one Gujarati copy (none from the Telugu answer, which no own
+    # intent speaks), and the copies are trained, not kept as examples.
+    questions = sum(len(q) for e in KB for q in e.questions.values())
+    assert int(classifier["script_copies"]) == questions
+
+
 async def test_english_questions_are_classified_with_signals(
     embedding_server: RasaSupervisor,
 ) -> None:
