@@ -50,7 +50,7 @@ from bench.nlu.pipelines import E5, SOFTMAX
 from bench.nlu.pipelines import pipeline as named_pipeline
 from bot.knowledge.loader import FaqEntry, KnowledgeBase, load_knowledge_base
 from bot.nlu.client import FAQ_PREFIX, OUT_OF_SCOPE
-from bot.nlu.evaluation import TestCase, judge, load_cases, report
+from bot.nlu.evaluation import Parsed, TestCase, judge, load_cases, report
 from bot.nlu.thresholds import Observation, choose
 from bot.nlu.training import CoreIntent, compile_project, load_core_intents, train
 from bot.nlu.tuning import parse_with_model
@@ -209,6 +209,7 @@ async def run_row(row: Row, pipeline_name: str, args: argparse.Namespace) -> dic
     observations = [Observation(p.result, p.case.expect) for p in val_parsed]
     choice = choose(observations, known_faq=known, min_oos_recall=args.min_oos_recall)
     out["thresholds"] = choice.as_json()
+    out["validation_faq_ceiling"] = faq_ceiling(val_parsed)
     judged = judge(
         test_parsed,
         thresholds=choice.thresholds,
@@ -218,12 +219,30 @@ async def run_row(row: Row, pipeline_name: str, args: argparse.Namespace) -> dic
     )
     full = report(judged)
     out["test"] = {k: v for k, v in full.items() if k not in ("predictions",)}
+    # Reported, never chosen on (the thresholds above come from validation lines only).
+    out["test_faq_ceiling"] = faq_ceiling(test_parsed, [j.language for j in judged])
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{row.name}__{pipeline_name}.json"
     path.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     test = out["test"]
     log(f"wrote {path}: in-scope {test['in_scope_accuracy']} OOS {test['oos_recall']}")
     return out
+
+
+def faq_ceiling(parsed: list[Parsed], languages: list[str] | None = None) -> dict[str, float]:
+    """Per language, the share of in-scope lines whose best-ranked FAQ entry is the right
+    one, whatever the bot's own intents and the thresholds say: what a perfect choice
+    between "an FAQ" and "not an FAQ" would reach with this model's FAQ ranking.
+    ``languages``: each line's, where the cases do not say (the test file's are detected)."""
+    hits: dict[str, list[bool]] = {}
+    for index, p in enumerate(parsed):
+        language = p.case.language or (languages[index] if languages else "en")
+        if p.case.expect.startswith(FAQ_PREFIX):
+            guesses = p.result.faq_guesses(1)
+            found = bool(guesses) and FAQ_PREFIX + guesses[0] == p.case.expect
+            hits.setdefault(language, []).append(found)
+            hits.setdefault("all", []).append(found)
+    return {language: round(sum(h) / len(h), 4) for language, h in sorted(hits.items())}
 
 
 def _pct(values: list[float]) -> str:
