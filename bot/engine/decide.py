@@ -108,7 +108,10 @@ class Decider:
             ctx.conversation.id, inbound.album, before=ctx.message.id
         ):
             return []  # one polite reply per album, not one per photo
-        return [ctx.say("unsupported_content")]
+        # A photo of a broken parcel is often the whole question: a person can see it.
+        return [
+            ctx.say("unsupported_content", buttons=(Button(ctx.phrase("talk_to_person"), HUMAN),))
+        ]
 
     async def _complaint(self, inbound: InboundMessage, ctx: TurnContext) -> list[OutboundMessage]:
         """Negative feedback: kept for the team like any feedback, answered with an

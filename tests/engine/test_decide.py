@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.commands import HUMAN
 from bot.engine.decide import Decider
 from bot.engine.dispatch import dispatch
 from bot.engine.frustration import Signs, signs
@@ -47,6 +48,10 @@ async def test_a_photo_gets_one_polite_reply_per_album(db: Database) -> None:
     async with turn(db, first) as ctx:
         replies = await decider(first, ctx, reading(None, content_only=True))
     assert [r.text for r in replies or []] == [phrase("unsupported_content")]
+    # The bot cannot see the photo; a person can: the reply offers one.
+    assert [(b.title, b.payload) for r in replies or [] for b in r.buttons] == [
+        (phrase("talk_to_person"), HUMAN)
+    ]
     async with turn(db, second) as ctx:
         assert await decider(second, ctx, reading(None, content_only=True)) == []
 
