@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -77,24 +77,41 @@ class AttachmentFileStore:
             data=data,
         )
 
-    async def delete_unsent(self, *, before: datetime) -> int:
-        """Drop uploads made before ``before`` that no message names (uploaded, never sent)."""
+    async def delete_unsent(self, *, before: datetime, limit: int) -> int:
+        """Drop up to ``limit`` of the uploads made before ``before`` that no message names
+        (uploaded, never sent), oldest first; how many went."""
         named = exists().where(Attachment.platform_file_id == AttachmentFile.id)
-        stmt = delete(AttachmentFile).where(AttachmentFile.created_at < before, ~named)
-        result = await self.session.execute(stmt, execution_options={"synchronize_session": False})
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def delete_older(self, *, before: datetime) -> int:
-        """Drop every upload made before ``before``, sent or not; the messages that named
-        one keep its name and kind but no longer link to it (nothing left to open)."""
-        old = select(AttachmentFile.id).where(AttachmentFile.created_at < before)
-        await self.session.execute(
-            update(Attachment)
-            .where(Attachment.platform_file_id.in_(old))
-            .values(platform_file_id=None),
-            execution_options={"synchronize_session": False},
+        return await self._delete(
+            await self._oldest(limit, AttachmentFile.created_at < before, ~named)
         )
-        stmt = delete(AttachmentFile).where(AttachmentFile.created_at < before)
+
+    async def delete_older(self, *, before: datetime, limit: int) -> int:
+        """Drop up to ``limit`` of the uploads made before ``before``, sent or not, oldest
+        first; the messages that named one keep its name and kind but no longer link to it
+        (nothing left to open). How many went."""
+        ids = await self._oldest(limit, AttachmentFile.created_at < before)
+        if ids:
+            await self.session.execute(
+                update(Attachment)
+                .where(Attachment.platform_file_id.in_(ids))
+                .values(platform_file_id=None),
+                execution_options={"synchronize_session": False},
+            )
+        return await self._delete(ids)
+
+    async def _oldest(self, limit: int, *conditions: ColumnElement[bool]) -> list[str]:
+        stmt = (
+            select(AttachmentFile.id)
+            .where(*conditions)
+            .order_by(AttachmentFile.created_at, AttachmentFile.id)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def _delete(self, ids: list[str]) -> int:
+        if not ids:
+            return 0
+        stmt = delete(AttachmentFile).where(AttachmentFile.id.in_(ids))
         result = await self.session.execute(stmt, execution_options={"synchronize_session": False})
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from bot.app import build_helpdesk, build_web_app
 from bot.channels import Channel
@@ -91,6 +91,35 @@ async def test_keep_days_removes_old_files_and_their_links_not_the_messages(
     assert shown["old.png"]["url"] is None and shown["old.png"]["name"] == "old.png"
     assert shown["recent.png"]["url"] == f"/console/files/{recent}"
     assert old not in str(shown)
+
+
+async def test_a_big_purge_goes_in_batches_of_its_own_transactions(db: Database) -> None:
+    for n in range(5):
+        await uploaded(db, f"abandoned-{n}.png", age=timedelta(hours=30 + n), sent=False)
+    for n in range(3):
+        await uploaded(db, f"old-{n}.png", age=timedelta(days=40 + n), sent=True)
+    await uploaded(db, "recent.png", age=timedelta(days=1), sent=True)
+    deletes: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM ATTACHMENT_FILES"):
+            deletes.append(statement)
+
+    sweeper = UploadSweeper(
+        db, UploadRetention(unsent_hours=24, keep_days=30), now=lambda: NOW, batch=2
+    )
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        assert await sweeper.sweep() == 8
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert await kept_names(db) == {"recent.png"}
+    # 5 unsent files in batches of 2 (2, 2, 1), then 3 old ones (2, 1): one DELETE each.
+    assert len(deletes) == 5
+    async with db.transaction() as session:
+        links = {a.file_name: a.platform_file_id for a in await session.scalars(select(Attachment))}
+    assert [links[f"old-{n}.png"] for n in range(3)] == [None, None, None]
+    assert links["recent.png"] is not None
 
 
 async def test_helpdesk_run_sweeps_uploads_once_per_cluster_with_the_settings(
