@@ -13,7 +13,8 @@ build every payload the bot puts on a button, and the parsers read them back:
 - ``/cancel``: leave an open dialogue;
 - ``/start <code>`` (Telegram's deep link), ``/link <code>`` or ``link <code>`` (typed in
   Slack, where ``/link`` would be Slack's own command): join this account to the verified
-  customer who was given the code (bot/customers/linking.py).
+  customer who was given the code (bot/customers/linking.py). The bot redeems a code
+  even while a person has the chat (:func:`link_code`): it is a secret, not words for them.
 
 A message *is a command* when it came from a button or starts with ``/``; such messages
 skip frustration signs, open dialogues and ticket follow-ups (:func:`is_command`).
@@ -43,6 +44,7 @@ __all__ = [
     "faq_payload",
     "helpful_payload",
     "is_command",
+    "link_code",
     "parse",
     "parse_csat",
     "parse_helpful",
@@ -60,7 +62,9 @@ _SLASH = re.compile(r"^/(?P<name>[a-z_]+)(?:@\w+)?(?:\s+(?P<arg>.*))?$", re.DOTA
 _CSAT = re.compile(r"^/csat ([1-5])$")
 _SURVEY = re.compile(r"^/survey (\d{1,10}) (10|[0-9]|yes|no)$")
 _HELPFUL = re.compile(r"^/helpful (\d{1,10}) (yes|no)$")
-_LINK_TEXT = re.compile(r"^link\s+([A-Za-z2-7]{20})$", re.IGNORECASE)
+_CODE = r"[A-Za-z2-7]{20}"  # a link code (bot/customers/linking.py), typed in either case
+_LINK_TEXT = re.compile(rf"^link\s+({_CODE})$", re.IGNORECASE)
+_LINK_ARGUMENT = re.compile(rf"^{_CODE}$")
 MAX_ROW_ID = 2**31 - 1
 """The largest id a button may name: an INTEGER column's (PostgreSQL's is 32 bits). A
 payload comes back from the customer's side, so a bigger number is someone's invention."""
@@ -120,6 +124,18 @@ def parse_link(text: str | None) -> str | None:
     """The code of a typed ``link <code>`` (as Slack users send it), or ``None``."""
     match = _LINK_TEXT.match((text or "").strip())
     return match[1].lower() if match else None
+
+
+def link_code(text: str | None) -> str | None:
+    """The code of a link command, ``/start <code>``, ``/link <code>`` or ``link <code>``
+    whose argument is shaped like a code, or ``None`` (a plain ``/start`` greets)."""
+    typed = parse_link(text)
+    if typed is not None:
+        return typed
+    command = parse(text)
+    if command is None or command.name not in ("start", "link"):
+        return None
+    return command.argument.lower() if _LINK_ARGUMENT.match(command.argument) else None
 
 
 def parse(text: str | None) -> Command | None:

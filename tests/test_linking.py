@@ -4,6 +4,7 @@ clients against the fake servers; forged, expired, reused and taken codes refuse
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,16 +17,28 @@ from bot.app import build_channels, build_helpdesk, build_web_app, link_codes
 from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.format import escape
 from bot.channels.webchat_identity import Identity
+from bot.commands import link_code
 from bot.customers import CustomerDirectory
-from bot.customers.linking import LinkCodes, NotLinkable, code_hash, looks_like_code, new_code
+from bot.customers.linking import (
+    HIDDEN,
+    LinkCodes,
+    NotLinkable,
+    code_hash,
+    hide,
+    looks_like_code,
+    new_code,
+)
+from bot.events import DeskEvent, EventKind, Subscription
 from bot.settings import Secrets, SlackSettings, WebchatSiteSettings
 from bot.storage.database import Database
 from bot.storage.link_codes import LinkCodeRepository
 from bot.storage.models import (
     ChannelIdentity,
     Conversation,
+    ConversationState,
     Dialogue,
     LinkCode,
+    Message,
     Ticket,
     utcnow,
 )
@@ -230,6 +243,102 @@ async def test_a_code_sent_while_the_ticket_questions_are_open_links_the_account
     assert open_dialogues == []  # the questions are over: next words are a new message
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_code_links_the_account_while_a_person_has_the_chat(
+    telegram: tuple[FakeTelegram, TicketRig, LinkCodes],
+) -> None:
+    """The bot redeems a code even when the chat is with a person (queued or claimed): the
+    customer gets the link's answer in their language, the chat stays the agent's, and
+    nothing on the agent's side (the desk's events, the console's page) shows the code."""
+    fake, t, links = telegram
+    db = t.rig.db
+    asha = await verified(db, "asha-laptop")
+    priya = await t.rig.add_agent("priya", password=PASSWORD)
+    await said(fake, ASHA_TG, "/human", 2)  # queued: "a person will take it", the position
+    chat = await _telegram_chat(db, ASHA_TG)
+    await t.rig.desk.claim(priya, chat)
+    await fake.wait_for("sendMessage", 3, where=lambda c: c.params.get("chat_id") == ASHA_TG.id)
+    await said(fake, MALLORY_TG, "/human", 2)  # Mallory waits in the queue
+    offer = await links.offer(asha, "telegram")
+    forged = new_code()
+
+    answered = len(fake.sent_to(ASHA_TG.id))
+    async with t.rig.desk.events.subscribe() as desk:
+        assert await said(fake, ASHA_TG, f"/start {offer.code}", 1) == [t.phrase("link_done")]
+        assert await said(fake, MALLORY_TG, f"/link {forged.upper()}", 1) == [
+            t.phrase("link_unknown", "hi")
+        ]
+        # What the customer writes next is the agent's, as before: the chat is still theirs.
+        fake.push_message(ASHA_TG, "It is about order 881")
+        seen = await _desk_events_until(desk, "It is about order 881")
+    # The link's answer alone: no greeting, and no bot answer to what the agent has.
+    assert len(fake.sent_to(ASHA_TG.id)) == answered + 1
+    shown = repr([event.as_json() for event in seen])
+    assert offer.code not in shown and forged not in shown.lower()
+    assert "[link code]" not in shown  # the commands were the bot's, not relayed
+    # The desk hears that Asha's chat changed (it now belongs to the verified customer).
+    assert any(e.kind == EventKind.CONVERSATION and e.conversation_id == chat for e in seen)
+
+    waiting = await _telegram_chat(db, MALLORY_TG)
+    async with db.transaction() as session:
+        owner = await session.scalar(
+            select(ChannelIdentity.customer_id).where(
+                ChannelIdentity.external_id == str(ASHA_TG.id)
+            )
+        )
+        held = await session.get(Conversation, chat)
+        assert held is not None
+        state, agent, customer = held.state, held.agent_id, held.customer_id
+        stored = list(await session.scalars(select(Message.text).order_by(Message.id)))
+        queued = await session.scalar(select(Conversation.state).where(Conversation.id == waiting))
+    assert owner == customer == asha
+    assert (state, agent) == (ConversationState.AGENT, priya)
+    assert queued == ConversationState.QUEUED
+    assert f"/start {HIDDEN}" in stored and f"/link {HIDDEN}" in stored
+    assert not any(offer.code in text or forged in text.lower() for text in stored)
+
+    async with serve_console(t.rig) as base:
+        agent_client = AgentClient(base)
+        try:
+            assert (await agent_client.login("priya")).status_code == 303
+            page = (await agent_client.http.get(f"/console/c/{chat}")).text
+        finally:
+            await agent_client.http.aclose()
+    assert offer.code not in page and f"/start {HIDDEN}" in page
+    assert "It is about order 881" in page
+
+
+def test_which_messages_are_link_codes_the_bot_takes_from_a_person() -> None:
+    code = new_code()
+    assert link_code(f"/start {code}") == link_code(f"/start@VoltCartBot {code}") == code
+    assert link_code(f"/link {code.upper()}") == link_code(f"  LINK {code} ") == code
+    assert link_code("/start spring-sale") is None  # a campaign's deep link: the agent's
+    assert link_code(f"/status {code}") is None and link_code(f"my code is {code}") is None
+    assert hide(f"link {code.upper()}", code) == f"link {HIDDEN}"
+
+
+async def _telegram_chat(db: Database, user: TelegramUser) -> int:
+    async with db.transaction() as session:
+        found = await session.scalar(
+            select(Conversation.id).where(
+                Conversation.channel == "telegram",
+                Conversation.conversation_key == str(user.id),
+            )
+        )
+    assert found is not None
+    return found
+
+
+async def _desk_events_until(desk: Subscription, text: str) -> list[DeskEvent]:
+    """The desk's events up to the relay of the customer message ``text``."""
+    seen: list[DeskEvent] = []
+    while True:
+        event = await asyncio.wait_for(desk.next(), 10)
+        seen.append(event)
+        if event.kind == EventKind.MESSAGE and event.data["message"]["text"] == text:
+            return seen
+
+
 async def test_only_a_verified_customer_gets_codes_and_only_for_running_channels(
     db: Database,
 ) -> None:
@@ -301,6 +410,68 @@ async def test_link_code_in_a_slack_dm_through_bolt(db: Database) -> None:
         )
         owners = {external_id: customer_id for external_id, customer_id in rows}
     assert owners["U1"] == asha and owners["U2"] != asha
+
+
+async def test_link_code_in_a_slack_dm_an_agent_has(db: Database) -> None:
+    """``link <code>`` in a Slack DM a person has: linked, told so in Telugu, and the
+    agent's desk never gets the code; the chat stays the agent's."""
+    asha = await verified(db, "asha-laptop")
+    async with FakeSlack() as slack:
+        slack.add_user("U1", "asha", locale="te-IN")
+        channel = SlackChannel(
+            SlackSettings(mode="http", base_url=slack.base_url),
+            bot_token=slack.bot_token,
+            signing_secret=slack.signing_secret,
+            app_token=None,
+        )
+        t = await make_ticket_rig(db, channel=channel)
+        links = link_codes(db, [channel])
+        priya = await t.rig.add_agent("priya", languages=["te", "en"])
+
+        async def readiness() -> dict[str, object]:
+            return {"ready": True}
+
+        app = create_web_app(
+            engine=t.rig.engine, webchat=None, readiness=readiness, routes=channel.routes()
+        )
+        try:
+            async with serve(app) as address:
+                url = f"http://{address}/slack/events"
+
+                async def posted(count: int) -> list[str]:
+                    calls = await slack.wait_for(
+                        "chat.postMessage", count, where=lambda c: c.args["channel"] == "DU1"
+                    )
+                    return [str(c.args["text"]) for c in calls]
+
+                await slack.post_event(url, slack.dm("U1", "/human"))
+                await posted(2)  # a person will take it, and the place in the queue
+                async with db.transaction() as session:
+                    chat = await session.scalar(
+                        select(Conversation.id).where(Conversation.channel == "slack")
+                    )
+                assert chat is not None
+                await t.rig.desk.claim(priya, chat)
+                await posted(3)
+                offer = await links.offer(asha, "slack")
+                async with t.rig.desk.events.subscribe() as desk:
+                    await slack.post_event(url, slack.dm("U1", f"link {offer.code.upper()}"))
+                    replies = await posted(4)
+                    assert replies[3] == escape(t.phrase("link_done", "te"))
+                    await slack.post_event(url, slack.dm("U1", "ధన్యవాదాలు"))
+                    seen = await _desk_events_until(desk, "ధన్యవాదాలు")
+                assert len(await posted(4)) == 4  # no greeting after the link's answer
+        finally:
+            await channel.stop()
+    assert offer.code not in repr([event.as_json() for event in seen]).lower()
+    async with db.transaction() as session:
+        held = await session.get(Conversation, chat)
+        assert held is not None
+        assert (held.state, held.agent_id, held.customer_id) == (
+            ConversationState.AGENT,
+            priya,
+            asha,
+        )
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -36,6 +36,8 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 CODE_LENGTH = 20  # 100 bits: not guessable within a code's life at any rate
 CODE = re.compile(rf"^[a-z2-7]{{{CODE_LENGTH}}}$")
 DEFAULT_TTL = timedelta(minutes=15)
+HIDDEN = "[link code]"
+"""What the stored message shows in a code's place (:func:`hide`)."""
 
 
 class Refusal(enum.StrEnum):
@@ -94,6 +96,12 @@ def code_hash(code: str) -> str:
 
 def looks_like_code(text: str) -> bool:
     return CODE.match(text.strip().lower()) is not None
+
+
+def hide(text: str, code: str) -> str:
+    """``text`` with ``code`` left out: the customer's link command as agents may read it
+    (a code refused as taken stays good for its customer's other accounts)."""
+    return re.sub(re.escape(code.strip()), HIDDEN, text, flags=re.IGNORECASE)
 
 
 @dataclass(slots=True)

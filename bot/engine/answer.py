@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from bot.engine.decide import Decider
 from bot.engine.dispatch import dispatch, turn_context
-from bot.engine.gate import Opened, recheck
+from bot.engine.gate import Opened, recheck, relayed
 from bot.engine.outbox import Outbox
 from bot.engine.turn import EngineOptions, Understanding
-from bot.handoff import HUMAN_STATES, HandoffDesk, State
+from bot.handoff import HandoffDesk, State
 from bot.i18n import Catalogue
 from bot.knowledge.loader import KnowledgeBase
 from bot.messages import InboundMessage, OutboundMessage
@@ -70,7 +70,7 @@ class Answering:
                     message.delivery = Delivery.FAILED
                     message.last_error = f"NLU: {understood.nlu_error}"[:500]
                 return answer
-            if conversation.state in HUMAN_STATES:
+            if relayed(conversation, inbound):
                 answer.taken_over = True
             else:
                 ctx = turn_context(
@@ -82,6 +82,7 @@ class Answering:
                     catalogue=self.catalogue,
                     options=self.options,
                 )
+                customer = conversation.customer_id
                 replies = await self.decider(
                     inbound, ctx, understood, no_dialogue=opened.no_dialogue
                 )
@@ -98,7 +99,12 @@ class Answering:
                 answer.rows = await self.outbox.store_outbound(
                     session, conversation, replies, language=language
                 )
-                answer.state_changed = opened.returned or conversation.state != opened.state_before
+                # A link code moved the chat to another customer: the desks show it anew too.
+                answer.state_changed = (
+                    opened.returned
+                    or conversation.state != opened.state_before
+                    or conversation.customer_id != customer
+                )
                 answer.changed_tickets = tuple(ctx.changed_tickets)
             # An outage: "your message is saved" now, the real answer once the NLU is back.
             waits = understood.nlu_error is not None and conversation.state == State.BOT

@@ -5,7 +5,7 @@
 - :func:`open_turn` reads where the conversation stands: a message already handled
   ends the turn (recovery met it); a resolved chat the customer writes to again is the
   bot's again; while a person has the chat the message is kept for them and the bot
-  stays silent;
+  stays silent, but for a link code, which the bot redeems (:func:`relayed`);
 - :func:`recheck` locks the conversation for the answer's transaction, after the
   NLU: an agent who claimed the chat while the NLU was reading wins;
 - :func:`unanswered` finds what was stored but never answered (a crash), for recovery;
@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import answers_resolved_chat
+from bot.commands import answers_resolved_chat, link_code
 from bot.handoff import HUMAN_STATES, HandoffReason, State, move
 from bot.intents.dialogue import takes
 from bot.messages import InboundMessage
@@ -126,7 +126,7 @@ async def open_turn(
                 reason=HandoffReason.CUSTOMER_RETURNED,
                 actor="customer",
             )
-        human = conversation.state in HUMAN_STATES
+        human = relayed(conversation, inbound)
         if human:
             message.delivery = Delivery.PROCESSED
             message.sender = "customer"
@@ -146,6 +146,13 @@ async def open_turn(
             no_dialogue=looked and not in_dialogue,
             waited=waited,
         )
+
+
+def relayed(conversation: Conversation, inbound: InboundMessage) -> bool:
+    """Whether the message goes to the person who has the chat instead of the bot: all of
+    them, but a link code. The bot redeems that one (the code is a secret, not words for the
+    agent); the chat stays the person's."""
+    return conversation.state in HUMAN_STATES and link_code(inbound.payload or inbound.text) is None
 
 
 async def recheck(session: AsyncSession, message_id: int) -> tuple[Message, Conversation]:

@@ -2,12 +2,15 @@
 customer who was given the code (:mod:`bot.customers.linking`), then greet them as that customer.
 
 A ``/start`` whose parameter is not a code (a plain ``t.me`` link, a campaign's
-parameter) is just a greeting.
+parameter) is just a greeting. A code comes here even while a person has the chat
+(:func:`bot.engine.gate.relayed`): then the answer is the link's alone, no greeting, and
+the chat stays with the person. The stored message keeps the command, not the code.
 """
 
 from __future__ import annotations
 
-from bot.customers.linking import Linked, looks_like_code, redeem
+from bot.customers.linking import Linked, hide, looks_like_code, redeem
+from bot.handoff import HUMAN_STATES
 from bot.intents import smalltalk
 from bot.intents.context import TurnContext
 from bot.messages import InboundMessage, OutboundMessage
@@ -20,6 +23,7 @@ async def handle(message: InboundMessage, ctx: TurnContext) -> list[OutboundMess
         if message.text.lstrip().lower().startswith("/start"):
             return await smalltalk.greet(message, ctx)
         return [ctx.say("link_unknown")]
+    ctx.message.text = hide(ctx.message.text, code)  # agents read the transcript
     result = await redeem(
         ctx.session,
         code=code,
@@ -32,6 +36,8 @@ async def handle(message: InboundMessage, ctx: TurnContext) -> list[OutboundMess
     # The conversation moved with the account (one UPDATE): the greeting reads it anew.
     ctx.conversation.customer_id = result.customer_id
     done = ctx.say("link_already" if result.already else "link_done")
+    if ctx.conversation.state in HUMAN_STATES:
+        return [done]  # a person is talking with them: no bot greeting, no questions
     return [done, *await smalltalk.greet(message, ctx)]
 
 
