@@ -143,7 +143,8 @@ def few_shot(name: str, shots: int, seed: int, quick: bool) -> Row:
 
     note = f"{shots} per intent, seed {seed}" + (", quick" if quick else "")
     return Row(
-        f"{name}-{shots}shot-s{seed}",
+        # Full splits apart from the quick (capped) ones: the table averages draws by name.
+        f"{name}-{shots}shot" + ("" if quick else "-full") + f"-s{seed}",
         KnowledgeBase(entries),
         core,
         cases(validation),
