@@ -37,6 +37,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -260,7 +261,7 @@ def table() -> str:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for path in sorted(RESULTS.glob("*.json")):
         row = json.loads(path.read_text(encoding="utf-8"))
-        base = row["row"].rsplit("-s", 1)[0] if "shot-s" in row["row"] else row["row"]
+        base = re.sub(r"-s\d+$", "", row["row"])  # draws (seeds) of one row average together
         groups[(base, row["pipeline_name"])].append(row)
     lines = [
         "| data set | pipeline | draws | in-scope acc | OOS recall "
