@@ -40,6 +40,8 @@ class HandoffReason(enum.StrEnum):
     OUT_OF_HOURS = "out_of_hours"
     NO_AGENT_ONLINE = "no_agent_online"
     CUSTOMER_RETURNED = "customer_returned"
+    REPLIED_TO_AGENT = "replied_to_agent"
+    """The customer answered by email an agent's live chat reply mailed to them."""
 
 
 ALLOWED: dict[State, set[State]] = {
@@ -128,8 +130,11 @@ async def queue_for_human(
     *,
     reason: HandoffReason,
     at: datetime | None = None,
+    detail: str | None = None,
 ) -> HandoffEvent:
-    return await move(session, conversation, to=State.QUEUED, reason=reason, actor="bot", at=at)
+    return await move(
+        session, conversation, to=State.QUEUED, reason=reason, actor="bot", detail=detail, at=at
+    )
 
 
 class HandoffDesk(Protocol):
@@ -157,7 +162,8 @@ class HandoffDesk(Protocol):
 
         Returns the replies to send instead of ``replies``: the queue position when
         someone can take it, or an honest "nobody available, here is your ticket" (and
-        the conversation is back with the bot).
+        the conversation is back with the bot), or none when it went straight to the
+        agent whose mailed reply the customer answered.
         """
         ...
 

@@ -22,13 +22,10 @@ from bot.handoff import HandoffError, HandoffReason, State, StateChanged, move
 from bot.messages import OutboundMessage
 from bot.storage.agent_desk import NoteRepository, QueueRepository
 from bot.storage.models import Agent, AgentPresence, Conversation, aware
-from bot.storage.notices import NoticeStore
+from bot.storage.notices import CHAT_REPLY, NoticeStore
 from bot.storage.repositories import AgentRepository
 from bot.surveys.asking import ask_survey
 from bot.surveys.plan import Occasion
-
-CHAT_REPLY = "chat_reply"
-"""The email notice event of an agent's reply in a live chat."""
 
 MAX_REPLY = 4000
 MAX_NOTE = 4000

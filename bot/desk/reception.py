@@ -2,6 +2,7 @@
 waiting customer is told, and what happens to a chat nobody claims.
 
 - :meth:`Reception.admit` runs inside the customer's turn when a chat enters the queue:
+  a mail answering an agent's reply goes straight to that agent when they can take it;
   outside business hours or with nobody online it opens a ticket and gives the chat back
   to the bot, with an honest message; otherwise it tells the customer their position.
 - :meth:`Reception.sweep` turns chats queued past ``queue_timeout`` into tickets.
@@ -22,6 +23,7 @@ from bot.handoff import HandoffReason, State, move
 from bot.messages import OutboundMessage
 from bot.storage.agent_desk import QueueRepository
 from bot.storage.models import Conversation, Message, aware
+from bot.storage.notices import NoticeStore
 from bot.storage.repositories import MessageRepository
 from bot.tickets.rules import open_ticket_from_conversation
 
@@ -48,6 +50,8 @@ class Reception:
     ) -> list[OutboundMessage]:
         now = self.core.clock.now()
         conversation.queued_at = now  # the desk's clock decides waiting times
+        if await self._to_agent_answered(session, conversation, now):
+            return []  # the agent answers by mail, as from any chat they own
         closed = not self.core.policy.hours.is_open(now)
         nobody = False
         if not closed and self.core.policy.require_online_agent:
@@ -121,6 +125,33 @@ class Reception:
                 )
         await self.core.send(outgoing)
         return len(outgoing)
+
+    async def _to_agent_answered(
+        self, session: AsyncSession, conversation: Conversation, now: datetime
+    ) -> bool:
+        """A customer's answer to an agent's mailed chat reply goes to that agent, as a
+        transfer would: only when they are online and below their maximum. Otherwise
+        (away, offline, full, their account gone) it stays in the queue for anyone."""
+        if conversation.handoff_reason != HandoffReason.REPLIED_TO_AGENT:
+            return False
+        answered = await NoticeStore(session).chat_reply_answered(conversation.id)
+        if answered is None or answered.agent_id is None:
+            return False
+        loads = await self.core.loads(session, now)
+        agent = next((a for a in loads if a.id == answered.agent_id), None)
+        if agent is None or not agent.can_take:
+            return False
+        await move(
+            session,
+            conversation,
+            to=State.AGENT,
+            reason=HandoffReason.REPLIED_TO_AGENT,
+            actor="bot",
+            agent_id=agent.id,
+            detail=f"to {agent.name}, whose reply it answers",
+            at=now,
+        )
+        return True
 
     async def _ticket_and_back_to_bot(
         self,

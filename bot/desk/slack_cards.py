@@ -30,6 +30,7 @@ _REASONS = {
     HandoffReason.FRUSTRATION: "the customer seems frustrated",
     HandoffReason.AGENT_CLAIMED: "an agent took it over from the bot",
     HandoffReason.CUSTOMER_RETURNED: "the customer wrote again",
+    HandoffReason.REPLIED_TO_AGENT: "the customer answered an agent's mail",
 }
 
 

@@ -2,17 +2,20 @@
 
 In order, the first that takes the turn answers it:
 
-1. a message with nothing to read (a photo, a sticker): one polite "I can only read
+1. a mail answering an agent's live chat reply we mailed to the customer: a person's to
+   answer, never the bot's; it is queued, and the desk's admission gives it to that agent
+   when they can take it (:meth:`bot.desk.reception.Reception.admit`);
+2. a message with nothing to read (a photo, a sticker): one polite "I can only read
    text" (once per album);
-2. an open dialogue (:func:`bot.intents.dialogue.continue_dialogue`);
-3. follow-ups (:class:`bot.ports.FollowUps`), such as a ticket waiting on the
+3. an open dialogue (:func:`bot.intents.dialogue.continue_dialogue`);
+4. follow-ups (:class:`bot.ports.FollowUps`), such as a ticket waiting on the
    customer's answer; each sees the turn through a :class:`bot.ports.TurnView` (skipped
    when the NLU failed: they need to know whether the bot understood);
-4. repeated anger: the chat goes to a person;
-5. a first angry message that asks nothing ("this is useless!!!", read as feedback,
+5. repeated anger: the chat goes to a person;
+6. a first angry message that asks nothing ("this is useless!!!", read as feedback,
    chit-chat or out of scope, or not understood): an apology and a person on offer,
    never "thank you for your feedback";
-6. an NLU that could not answer: an honest "I cannot read messages right now".
+7. an NLU that could not answer: an honest "I cannot read messages right now".
 
 When none takes it, :func:`bot.engine.dispatch.dispatch` runs the intent handler.
 """
@@ -25,12 +28,13 @@ from dataclasses import dataclass
 from bot.commands import HUMAN
 from bot.engine.frustration import Signs, is_frustrated
 from bot.engine.turn import Understanding
-from bot.handoff import HandoffReason, queue_for_human
+from bot.handoff import HandoffReason, State, queue_for_human
 from bot.intents import TurnContext
 from bot.intents.dialogue import Step, continue_dialogue
 from bot.messages import Button, InboundMessage, OutboundMessage
 from bot.nlu.client import OUT_OF_SCOPE
 from bot.ports import FollowUps, TurnView
+from bot.storage.notices import NoticeStore
 from bot.storage.repositories import FeedbackRepository, MessageRepository
 
 # Frustration looks at the customer's latest messages (bot/engine/frustration.py).
@@ -64,6 +68,9 @@ class Decider:
 
         ``no_dialogue``: the turn already looked, in line, and found no open dialogue.
         """
+        replies = await self._answers_agent_mail(ctx)
+        if replies is not None:
+            return replies
         if understood.content_only:
             return await self._content_only(inbound, ctx)
         if not no_dialogue:
@@ -100,6 +107,25 @@ class Decider:
         if understood.nlu_error is not None:
             return [ctx.say("nlu_unavailable")]
         return None
+
+    async def _answers_agent_mail(self, ctx: TurnContext) -> list[OutboundMessage] | None:
+        """A customer's mail in the email thread of a live chat, when our newest mail there
+        carried an agent's replies: it answers that person, so a person gets it. Read from
+        the database (the notices the mail went out with), so any worker decides the same."""
+        conversation = ctx.conversation
+        if conversation.channel != "email" or conversation.state != State.BOT:
+            return None
+        answered = await NoticeStore(ctx.session).chat_reply_answered(conversation.id)
+        if answered is None:
+            return None
+        await queue_for_human(
+            ctx.session,
+            conversation,
+            reason=HandoffReason.REPLIED_TO_AGENT,
+            # The chat the agent wrote in, for the agent who opens this one.
+            detail=f"a reply to the mail of {answered.channel} chat /console/c/{answered.chat_id}",
+        )
+        return [ctx.say("handoff_requested")]
 
     async def _content_only(
         self, inbound: InboundMessage, ctx: TurnContext

@@ -2,7 +2,8 @@
 
 A notification stored for a chat channel is recorded here in the same transaction; the
 notice job later decides it once: delivered on the chat, or mailed (the mail's outbox row
-and its email thread kept, so a reply to it lands on the ticket).
+and its email thread kept, so a reply to it lands on the ticket, or, for an agent's live
+chat reply, goes to that agent).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.storage.models import (
     Conversation,
@@ -22,6 +24,9 @@ from bot.storage.models import (
     Message,
     Ticket,
 )
+
+CHAT_REPLY = "chat_reply"
+"""The notice event of an agent's reply in a live chat (no ticket)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,18 @@ class OpenNotice:
     delivery: Delivery
     text: str
     buttons: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MailedChatReply:
+    """An agent's live chat reply that went to the customer by email."""
+
+    chat_id: int
+    """The live chat the agent wrote it in."""
+    channel: str
+    """That chat's channel."""
+    agent_id: int | None
+    """Who wrote it; ``None`` once their account is gone."""
 
 
 class NoticeStore:
@@ -105,6 +122,36 @@ class NoticeStore:
             .order_by(EmailNotice.id.desc())
             .limit(1)
         )
+
+    async def chat_reply_answered(self, conversation_id: int) -> MailedChatReply | None:
+        """The agent's reply a customer's mail in this email thread answers: the newest
+        live chat reply in our newest mail of the thread, when that mail carried some
+        (``None``: the thread is no live chat's, or something of ours came after)."""
+        newest_out = (
+            select(func.max(Message.id))
+            .where(Message.conversation_id == conversation_id, Message.direction == Direction.OUT)
+            .scalar_subquery()
+        )
+        chat_message = aliased(Message)
+        row = (
+            await self.session.execute(
+                select(chat_message.conversation_id, chat_message.channel, chat_message.agent_id)
+                .select_from(EmailNotice)
+                .join(chat_message, chat_message.id == EmailNotice.message_id)
+                .where(
+                    EmailNotice.email_conversation_id == conversation_id,
+                    EmailNotice.email_message_id == newest_out,
+                    EmailNotice.event == CHAT_REPLY,
+                    EmailNotice.outcome == "emailed",
+                )
+                .order_by(EmailNotice.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        chat_id, channel, agent_id = row
+        return MailedChatReply(chat_id=int(chat_id), channel=str(channel), agent_id=agent_id)
 
     async def thread_of_ticket(self, ticket_id: int) -> Conversation | None:
         """The email thread a ticket's notices went out in, if any did."""

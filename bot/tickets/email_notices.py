@@ -15,9 +15,9 @@ The notices of one ticket due at once make one mail, through the outbox like eve
 in an email thread of that ticket (``<address>#<token>``): the mail carries the ticket
 reference in its subject and our Message-ID, so a reply by email lands on the ticket
 (``TicketService.follow_up``). A live chat's replies (no ticket) go the same way in an
-email thread of that chat, each under the agent's name; a reply to such a mail is an
-email conversation of the same customer. The chat copy stays in its outbox: a web chat
-customer who comes back sees it there too.
+email thread of that chat, each under the agent's name; a reply to such a mail goes to a
+person, that agent when they can take it (``bot.engine.decide``, ``bot.desk.reception``).
+The chat copy stays in its outbox: a web chat customer who comes back sees it there too.
 """
 
 from __future__ import annotations

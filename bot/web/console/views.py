@@ -45,6 +45,7 @@ REASONS = {
     "out_of_hours": "out of hours: ticket",
     "no_agent_online": "nobody online: ticket",
     "customer_returned": "customer wrote again",
+    "replied_to_agent": "answered an agent's mail",
 }
 
 

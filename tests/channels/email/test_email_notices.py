@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 from starlette.routing import Route
 from websockets.asyncio.client import connect
 
@@ -25,11 +26,14 @@ from bot.desk.service import Desk
 from bot.settings import ConfigError, Secrets, Settings, SlackSettings
 from bot.storage.database import Database
 from bot.storage.models import (
+    Agent,
     AgentPresence,
     Conversation,
+    ConversationState,
     Delivery,
     Direction,
     EmailNotice,
+    HandoffEvent,
     Message,
     Ticket,
     TicketEvent,
@@ -349,6 +353,160 @@ async def test_an_agents_live_chat_reply_reaches_a_web_chat_customer_who_left_by
         )
         assert await only_tickets.run() == 0
         assert [n.outcome for n in await notices(db)][-1] == "not_wanted"
+
+
+ASHA = "asha@example.org"
+
+
+async def mail_a_chat_reply(rig: NoticeRig, smtp: SmtpServer) -> tuple[int, Conversation, Any]:
+    """Asha (verified, Gujarati) says hello in the web chat and closes the tab; priya
+    takes the chat and answers; the answer is mailed. Returns priya, the chat, the mail."""
+    async with rig.db.transaction() as session:
+        priya = (await AgentRepository(session).add(name="priya", languages=["gu"], max_chats=3)).id
+    await rig.desk.set_presence(priya, AgentPresence.ONLINE)
+    async with serve(rig.app) as address:
+        url = f"ws://{address}/ws/chat?site=shop-key&session=asha-tab-78"
+        async with connect(url, origin=SHOP) as ws:
+            assert json.loads(await ws.recv())["type"] == "history"
+            await identify(ws, sub="51", name="Asha", email=ASHA, locale="gu")
+            await ws.send(json.dumps({"type": "message", "id": "m1", "text": "hello"}))
+            await chat_frames(ws, 1)
+    chat = await rig.conversation("webchat", "asha-tab-78")
+    await rig.desk.claim(priya, chat.id)
+    await rig.desk.reply(priya, chat.id, "Your refund was sent today.")
+    rig.clock.advance(seconds=61)
+    assert await rig.job.run() == 1
+    mailed = await mail_where(smtp, lambda m: "priya: Your refund was sent today." in body(m))
+    assert mailed["To"] == ASHA
+    return priya, chat, mailed
+
+
+async def answer_by_mail(
+    rig: NoticeRig, dovecot: Dovecot, mailed: Any, words: str, *, nth: int = 1
+) -> Any:
+    """Asha answers the mail from her mail client (her ``nth`` mail); returns it once it
+    is stored and its turn is over."""
+    answer = customer_mail(
+        words,
+        sender=ASHA,
+        name="Asha",
+        subject=f"Re: {mailed['Subject']}",
+        in_reply_to=mailed["Message-ID"],
+        references=[mailed["Message-ID"]],
+    )
+    await MailboxClient(dovecot).deliver(raw(answer))
+
+    async def answered() -> bool:
+        done = await stored_rows(
+            rig.db,
+            Message,
+            Message.channel == "email",
+            Message.direction == Direction.IN,
+            Message.delivery == Delivery.PROCESSED,
+        )
+        return len(done) >= nth
+
+    await wait_until(answered, within=30, what="Asha's mail stored and its turn over")
+    return answer
+
+
+async def thread_of(
+    rig: NoticeRig,
+) -> tuple[Conversation, list[str], list[tuple[str, str, str, str]]]:
+    """The email thread of the chat: the conversation, what we wrote in it, its handoffs."""
+    [thread] = await stored_rows(rig.db, Conversation, Conversation.channel == "email")
+    written = await stored_rows(
+        rig.db,
+        Message,
+        Message.conversation_id == thread.id,
+        Message.direction == Direction.OUT,
+    )
+    events = await stored_rows(rig.db, HandoffEvent, HandoffEvent.conversation_id == thread.id)
+    moves = [(e.from_state.value, e.to_state.value, e.reason, e.detail or "") for e in events]
+    return thread, [m.text for m in written], moves
+
+
+async def test_a_reply_by_email_to_an_agents_mailed_chat_reply_goes_to_that_agent(
+    rig: NoticeRig, smtp: SmtpServer, dovecot: Dovecot
+) -> None:
+    """The customer answers an agent's live chat reply that reached them by mail: the
+    answer is the agent's, not the bot's (not even an FAQ it knows), the chat's origin is
+    on the thread's history, and the agent's reply goes back into the customer's thread."""
+    priya, chat, mailed = await mail_a_chat_reply(rig, smtp)
+    await rig.desk.heartbeat(priya)  # her console is open
+    # Word for word an FAQ the bot answers on its own anywhere else.
+    answer = await answer_by_mail(rig, dovecot, mailed, "Where is my order?")
+
+    thread, written, moves = await thread_of(rig)
+    assert (thread.state, thread.agent_id) == (ConversationState.AGENT, priya)
+    assert thread.handoff_reason == "replied_to_agent"
+    assert len(written) == 1 and "priya: Your refund was sent today." in written[0]
+    assert moves == [
+        (
+            "bot",
+            "queued",
+            "replied_to_agent",
+            f"a reply to the mail of webchat chat /console/c/{chat.id}",
+        ),
+        ("queued", "agent", "replied_to_agent", "to priya, whose reply it answers"),
+    ]
+    assert len(smtp.mails()) == 1  # the bot mailed nothing
+
+    # priya answers from the console: by mail, in Asha's thread, as a person.
+    await rig.desk.reply(priya, thread.id, "It left our warehouse this morning.")
+    reply = await mail_where(smtp, lambda m: "It left our warehouse this morning." in body(m))
+    assert reply["To"] == ASHA
+    assert reply["In-Reply-To"] == answer["Message-ID"]
+    assert reply["Auto-Submitted"] is None
+
+    # Once priya resolved it, a new mail in the thread answers no agent: the bot's again.
+    await rig.desk.resolve(priya, thread.id)
+    await answer_by_mail(rig, dovecot, reply, "Where is my order?", nth=2)
+    thread, _, moves = await thread_of(rig)
+    assert thread.state == ConversationState.BOT
+    assert moves[-1][:3] == ("resolved", "bot", "customer_returned")
+    [*_, again] = await stored_rows(rig.db, Message, Message.conversation_id == thread.id)
+    assert again.direction == Direction.OUT and again.sender == "bot"
+
+
+@pytest.mark.parametrize("gone", ["offline", "account removed"])
+async def test_a_reply_by_email_to_an_agent_who_is_not_available_goes_to_the_queue(
+    rig: NoticeRig, smtp: SmtpServer, dovecot: Dovecot, gone: str
+) -> None:
+    """The agent who wrote the mailed reply has gone offline, or their account is gone:
+    the customer's answer is handed over like any other (the queue, its position
+    mailed), never to the bot."""
+    priya, chat, mailed = await mail_a_chat_reply(rig, smtp)
+    if gone == "offline":
+        await rig.desk.set_presence(priya, AgentPresence.OFFLINE)
+    else:
+        async with rig.db.transaction() as session:
+            await session.execute(delete(Agent).where(Agent.id == priya))
+    async with rig.db.transaction() as session:
+        meera = (await AgentRepository(session).add(name="meera", languages=["gu"], max_chats=3)).id
+    await rig.desk.set_presence(meera, AgentPresence.ONLINE)
+    await answer_by_mail(rig, dovecot, mailed, "Where is my order?")
+
+    thread, written, moves = await thread_of(rig)
+    assert (thread.state, thread.agent_id) == (ConversationState.QUEUED, None)
+    assert thread.handoff_reason == "replied_to_agent"
+    assert moves == [
+        (
+            "bot",
+            "queued",
+            "replied_to_agent",
+            f"a reply to the mail of webchat chat /console/c/{chat.id}",
+        ),
+    ]
+    language = thread.language or "en"
+    assert written[1:] == [
+        rig.phrase("handoff_requested", language),
+        rig.phrase("handoff_next_in_line", language),
+    ]
+    told = await mail_where(smtp, lambda m: rig.phrase("handoff_next_in_line", language) in body(m))
+    assert told["To"] == ASHA
+    # Anyone may take it from the queue now.
+    assert await rig.desk.take_next(meera) == thread.id
 
 
 # --- wiring --------------------------------------------------------------------------------
