@@ -3,14 +3,18 @@
 The core intents are trained on ~50 examples each in five languages; an admin's FAQ
 entry has three to five questions. A message near both ("any update on where my parcel
 is?") then often goes to the intent with the broader cloud of examples
-(``ticket_status``), although nothing in it names a ticket. So three intents must show
+(``ticket_status``), although nothing in it names a ticket. So four intents must show
 their evidence in the text itself, in any of the supported languages or in Latin
 letters as customers type Hindi and Gujarati:
 
 - ``ticket_status``: a ticket reference (``HD-1234``) or a word for ticket or complaint;
 - ``human_handoff``: a word for a person (not "in person"), an agent, customer care;
 - ``feedback``: no "how do I" question (asking how to do something is a request, not
-  an opinion), unless it names feedback, a rating or a suggestion.
+  an opinion), unless it names feedback, a rating or a suggestion;
+- ``create_ticket``: a word for ticket or complaint, or for a problem to report (a
+  problem, an issue, a grievance, "report", "escalate"). "I want to register" or "I
+  want to cancel my order" in a few words sits near "I want to register a complaint",
+  but is a request an FAQ answers.
 
 Without it the intent is struck from the ranking and the rest is renormalised: the
 runner-up (often the right FAQ) is then judged by the usual thresholds
@@ -34,8 +38,21 @@ _TICKET = re.compile(
 _TICKET_NATIVE = (
     "ટિકિટ", "ફરિયાદ", "કમ્પ્લેન", "કંપ્લેન",
     "టికెట్", "ఫిర్యాదు", "కంప్లైంట్",
-    "ტიკეტ", "საჩივარ", "მომართვ",
+    "ტიკეტ", "საჩივარ", "საჩივრ", "მომართვ",
     "टिकट", "शिकायत", "कंप्लेंट", "कम्प्लेंट",
+)  # fmt: skip
+
+# What a customer asks a ticket for, besides naming one: a problem to report.
+_REPORT = re.compile(
+    r"\b(report|reporting|problems?|issues?|grievances?|escalat\w*|(?<!in )case|samasya|"
+    r"samasyaa|dikkat|pareshani|taklif|takleef)\b",
+    re.IGNORECASE,
+)
+_REPORT_NATIVE = (
+    "સમસ્યા", "પ્રોબ્લેમ", "રિપોર્ટ", "તકલીફ",
+    "సమస్య", "ప్రాబ్లమ్", "ప్రాబ్లెమ్", "రిపోర్ట్", "ఇబ్బంది",
+    "პრობლემ", "შეტყობინ",
+    "समस्या", "दिक्कत", "प्रॉब्लम", "प्रोब्लम", "रिपोर्ट", "परेशानी", "तकलीफ",
 )  # fmt: skip
 
 _PERSON = re.compile(
@@ -69,6 +86,8 @@ def has_evidence(intent: str, text: str) -> bool:
         return _has(text, _PERSON, _PERSON_NATIVE)
     if intent == "feedback":
         return not _has(text, _HOW, _HOW_NATIVE) or _has(text, _OPINION, _OPINION_NATIVE)
+    if intent == "create_ticket":
+        return _has(text, _TICKET, _TICKET_NATIVE) or _has(text, _REPORT, _REPORT_NATIVE)
     return True
 
 

@@ -9,7 +9,7 @@ from bot.nlu.decision import Thresholds, decide
 from bot.nlu.evidence import has_evidence, require_evidence
 from bot.nlu.training import load_core_intents
 
-NEEDS_EVIDENCE = ("ticket_status", "human_handoff", "feedback")
+NEEDS_EVIDENCE = ("ticket_status", "human_handoff", "feedback", "create_ticket")
 
 
 @pytest.mark.parametrize("intent", NEEDS_EVIDENCE)
@@ -38,6 +38,15 @@ def test_every_training_example_shows_its_evidence(intent: str) -> None:
         ("feedback", "ఈ ఫోన్ నాకు నచ్చలేదు, దీన్ని ఎలా తిరిగి పంపాలి?", False),
         ("feedback", "how do I leave feedback?", True),
         ("feedback", "your service is great", True),
+        ("create_ticket", "मुझे रजिस्टर करना है", False),
+        ("create_ticket", "ახალი ანგარიშის შექმნა მინდა", False),
+        ("create_ticket", "I want to cancel my order", False),
+        ("create_ticket", "in case it arrives late, can I cancel?", False),
+        ("create_ticket", "I want to report a problem with my order", True),
+        ("create_ticket", "please escalate this", True),
+        ("create_ticket", "საჩივრის შეტანა მინდა", True),
+        ("create_ticket", "నా ఆర్డర్‌లో సమస్య ఉంది, రిపోర్ట్ చేయాలి", True),
+        ("create_ticket", "mujhe ek problem report karni hai", True),
         ("greet", "any update on where my parcel is?", True),  # other intents need none
     ],
 )
