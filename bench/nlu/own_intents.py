@@ -33,7 +33,7 @@ from bot.nlu.training import train_for
 from bot.nlu.tuning import parse_with_model
 from bot.settings import load_settings
 
-OWN = ("ticket_status", "human_handoff", "feedback")
+OWN = ("ticket_status", "human_handoff", "feedback", "create_ticket")
 
 
 @contextmanager
