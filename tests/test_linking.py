@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_channels, build_helpdesk, build_web_app, link_codes
-from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.format import escape
 from bot.channels.webchat_identity import Identity
 from bot.commands import link_code
@@ -43,14 +42,19 @@ from bot.storage.models import (
     utcnow,
 )
 from bot.storage.repositories import ConversationRepository
-from bot.web.app import create_web_app
 from tests.conftest import TEST_KB, project_settings
 from tests.support.console import PASSWORD, AgentClient, serve_console
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
 from tests.support.identity import customer_token
 from tests.support.server import serve
-from tests.support.tickets import TicketRig, make_ticket_rig, polling_telegram
+from tests.support.tickets import (
+    TicketRig,
+    channel_app,
+    http_slack,
+    make_ticket_rig,
+    polling_telegram,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
@@ -367,22 +371,12 @@ async def test_link_code_in_a_slack_dm_through_bolt(db: Database) -> None:
     async with FakeSlack() as slack:
         slack.add_user("U1", "asha", locale="te-IN")
         slack.add_user("U2", "mallory", locale="en-US")
-        channel = SlackChannel(
-            SlackSettings(mode="http", base_url=slack.base_url),
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            app_token=None,
-        )
+        channel = http_slack(slack)
         t = await make_ticket_rig(db, channel=channel)
         links = link_codes(db, [channel])  # as helpdesk run wires it
         assert links.channels() == ["slack"]
 
-        async def readiness() -> dict[str, object]:
-            return {"ready": True}
-
-        app = create_web_app(
-            engine=t.rig.engine, webchat=None, readiness=readiness, routes=channel.routes()
-        )
+        app = channel_app(t.rig.engine, channel)
         try:
             async with serve(app) as address:
                 url = f"http://{address}/slack/events"
@@ -418,22 +412,12 @@ async def test_link_code_in_a_slack_dm_an_agent_has(db: Database) -> None:
     asha = await verified(db, "asha-laptop")
     async with FakeSlack() as slack:
         slack.add_user("U1", "asha", locale="te-IN")
-        channel = SlackChannel(
-            SlackSettings(mode="http", base_url=slack.base_url),
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            app_token=None,
-        )
+        channel = http_slack(slack)
         t = await make_ticket_rig(db, channel=channel)
         links = link_codes(db, [channel])
         priya = await t.rig.add_agent("priya", languages=["te", "en"])
 
-        async def readiness() -> dict[str, object]:
-            return {"ready": True}
-
-        app = create_web_app(
-            engine=t.rig.engine, webchat=None, readiness=readiness, routes=channel.routes()
-        )
+        app = channel_app(t.rig.engine, channel)
         try:
             async with serve(app) as address:
                 url = f"http://{address}/slack/events"

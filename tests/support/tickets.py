@@ -6,18 +6,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
+from starlette.applications import Starlette
 
+from bot.channels import WebhookChannel
+from bot.channels.slack.channel import SlackChannel
 from bot.channels.telegram.channel import TelegramChannel, command_menu
 from bot.channels.telegram.retry import Backoff, SendRetryPolicy
+from bot.engine.pipeline import Engine
 from bot.i18n import Catalogue
-from bot.settings import TelegramSettings
+from bot.settings import SlackSettings, TelegramSettings
 from bot.storage.database import Database
 from bot.storage.models import Ticket, TicketEvent
 from bot.tickets.business_hours import BusinessHours
 from bot.tickets.rules import TicketPolicy
 from bot.tickets.service import TicketService
 from bot.tickets.sla import SlaPolicy, Target
+from bot.web.app import create_web_app
 from tests.support.desk import DeskRig, ScriptedNlu, make_rig
+from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import FakeTelegram
 
 SCRIPT = {
@@ -99,3 +105,22 @@ def polling_telegram(fake: FakeTelegram) -> TelegramChannel:
         retry=SendRetryPolicy(network_backoff=(0.01, 0.02, 0.05)),
         backoff=Backoff((0.01, 0.05)),
     )
+
+
+def http_slack(fake: FakeSlack) -> SlackChannel:
+    """A Slack channel on the Events API (HTTP mode) against ``fake``."""
+    return SlackChannel(
+        SlackSettings(mode="http", base_url=fake.base_url),
+        bot_token=fake.bot_token,
+        signing_secret=fake.signing_secret,
+        app_token=None,
+    )
+
+
+def channel_app(engine: Engine, channel: WebhookChannel) -> Starlette:
+    """The web app with ``channel``'s webhook routes only, always ready."""
+
+    async def readiness() -> dict[str, object]:
+        return {"ready": True}
+
+    return create_web_app(engine=engine, webchat=None, readiness=readiness, routes=channel.routes())

@@ -8,37 +8,25 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.channels.slack.channel import SlackChannel
 from bot.channels.slack.format import escape
-from bot.settings import SlackSettings
 from bot.storage.database import Database
 from bot.storage.models import SurveyRequest, SurveyResponse
 from bot.surveys.plan import SurveyPlan
-from bot.web.app import create_web_app
 from tests.support.desk import SCRIPT, make_rig
 from tests.support.fake_slack import FakeSlack
 from tests.support.server import serve
+from tests.support.tickets import channel_app, http_slack
 
 
 async def test_ces_on_slack_counts_once_and_keeps_the_comment(db: Database) -> None:
     async with FakeSlack() as slack:
         slack.add_user("U1", "alice", locale="en-US")
-        channel = SlackChannel(
-            SlackSettings(mode="http", base_url=slack.base_url),
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            app_token=None,
-        )
+        channel = http_slack(slack)
         rig = await make_rig(db, channel=channel)
         rig.nlu.script = {**SCRIPT, "thanks": "thanks"}
         rig.engine.options = dataclasses.replace(rig.engine.options, surveys=SurveyPlan.default())
 
-        async def readiness() -> dict[str, object]:
-            return {"ready": True}
-
-        app = create_web_app(
-            engine=rig.engine, webchat=None, readiness=readiness, routes=channel.routes()
-        )
+        app = channel_app(rig.engine, channel)
         try:
             async with serve(app) as address:
                 url = f"http://{address}/slack/events"

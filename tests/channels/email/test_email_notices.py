@@ -20,10 +20,9 @@ from websockets.asyncio.client import connect
 from bot.app import build_channels, build_helpdesk, build_web_app
 from bot.channels import Channel
 from bot.channels.email.channel import EmailChannel
-from bot.channels.slack.channel import SlackChannel
 from bot.channels.telegram.channel import TelegramChannel
 from bot.desk.service import Desk
-from bot.settings import ConfigError, Secrets, Settings, SlackSettings
+from bot.settings import ConfigError, Secrets, Settings
 from bot.storage.database import Database
 from bot.storage.models import (
     Agent,
@@ -40,7 +39,6 @@ from bot.storage.models import (
     TicketStatus,
 )
 from bot.storage.repositories import AgentRepository
-from bot.web.app import create_web_app
 from tests.channels.email.mails import mail as customer_mail
 from tests.channels.email.mails import raw
 from tests.channels.email.test_email_channel import body, channel_for, mail_where
@@ -57,6 +55,7 @@ from tests.support.mail_servers import Dovecot, SmtpServer
 from tests.support.notice_rig import SHOP, NoticeRig, identify, make_notice_rig
 from tests.support.server import serve
 from tests.support.stored_rows import stored_rows
+from tests.support.tickets import channel_app, http_slack
 from tests.support.waiting import wait_until
 
 NINO = "nino@example.org"
@@ -246,21 +245,11 @@ async def test_slack_refusing_a_dm_for_good_mails_the_notice_and_a_token_problem
     the outbox's retry and is never mailed."""
     async with FakeSlack() as slack:
         slack.add_user("U7", "meera", locale="te-IN")
-        channel = SlackChannel(
-            SlackSettings(mode="http", base_url=slack.base_url),
-            bot_token=slack.bot_token,
-            signing_secret=slack.signing_secret,
-            app_token=None,
-        )
+        channel = http_slack(slack)
         email = channel_for(dovecot, smtp)
         rig = await make_notice_rig(db, email, others=(channel,))
 
-        async def ready() -> dict[str, object]:
-            return {"ready": True}
-
-        app = create_web_app(
-            engine=rig.engine, webchat=None, readiness=ready, routes=channel.routes()
-        )
+        app = channel_app(rig.engine, channel)
         try:
             async with serve(app) as address:
                 await slack.post_event(f"http://{address}/slack/events", slack.dm("U7", "hello"))
