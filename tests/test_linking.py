@@ -43,7 +43,7 @@ from bot.storage.models import (
 )
 from bot.storage.repositories import ConversationRepository
 from tests.conftest import TEST_KB, project_settings
-from tests.support.console import PASSWORD, AgentClient, serve_console
+from tests.support.console import PASSWORD, console_page
 from tests.support.fake_slack import FakeSlack
 from tests.support.fake_telegram import Call, FakeTelegram, TelegramUser
 from tests.support.identity import customer_token
@@ -160,13 +160,7 @@ async def test_the_telegram_deep_link_joins_the_account_to_the_verified_customer
             select(Conversation.id).where(Conversation.channel == "telegram")
         )
     await t.rig.add_agent("priya", password=PASSWORD)
-    async with serve_console(t.rig) as base:
-        agent = AgentClient(base)
-        try:
-            assert (await agent.login("priya")).status_code == 303
-            page = (await agent.http.get(f"/console/c/{web_chat}")).text
-        finally:
-            await agent.http.aclose()
+    page = await console_page(t.rig, f"/console/c/{web_chat}")
     panel = page[page.index('id="customer-side"') :]
     assert f"telegram: Asha ({ASHA_TG.id})" in panel and "webchat: 1 session(s)" in panel
     assert "HD-1001" in panel and f'href="/console/c/{telegram_chat}"' in panel
@@ -301,13 +295,7 @@ async def test_a_code_links_the_account_while_a_person_has_the_chat(
     assert f"/start {HIDDEN}" in stored and f"/link {HIDDEN}" in stored
     assert not any(offer.code in text or forged in text.lower() for text in stored)
 
-    async with serve_console(t.rig) as base:
-        agent_client = AgentClient(base)
-        try:
-            assert (await agent_client.login("priya")).status_code == 303
-            page = (await agent_client.http.get(f"/console/c/{chat}")).text
-        finally:
-            await agent_client.http.aclose()
+    page = await console_page(t.rig, f"/console/c/{chat}")
     assert offer.code not in page and f"/start {HIDDEN}" in page
     assert "It is about order 881" in page
 

@@ -96,3 +96,14 @@ class AgentClient:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+async def console_page(rig: DeskRig, path: str, *, agent: str = "priya") -> str:
+    """One console page as ``agent`` (already added with the test password) sees it."""
+    async with serve_console(rig) as base:
+        client = AgentClient(base)
+        try:
+            assert (await client.login(agent)).status_code == 303
+            return (await client.http.get(path)).text
+        finally:
+            await client.close()

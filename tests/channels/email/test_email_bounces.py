@@ -30,7 +30,7 @@ from tests.channels.email.test_email_channel import (
     email_rig,
     mail_where,
 )
-from tests.support.console import PASSWORD, AgentClient, serve_console
+from tests.support.console import PASSWORD, console_page
 from tests.support.desk import SUNDAY
 from tests.support.imap_client import MailboxClient
 from tests.support.mail_servers import Dovecot, SmtpServer
@@ -154,15 +154,9 @@ async def test_a_bounced_notice_fails_for_good_with_the_reason_on_the_ticket(
 
         # What the agent sees on the conversation page: the subject and why it failed.
         await rig.add_agent("priya", password=PASSWORD)
-        async with serve_console(rig) as base:
-            agent = AgentClient(base)
-            try:
-                assert (await agent.login("priya")).status_code == 303
-                page = await agent.http.get(f"/console/c/{first.conversation_id}")
-            finally:
-                await agent.close()
-        assert "Subject: Broken charger" in page.text
-        assert html.escape(row.last_error) in page.text
+        page = await console_page(rig, f"/console/c/{first.conversation_id}")
+        assert "Subject: Broken charger" in page
+        assert html.escape(row.last_error) in page
     finally:
         await channel.stop()
 
