@@ -43,10 +43,12 @@ class AgentActions:
         now = self.core.clock.now()
         async with self.core.db.transaction() as session:
             agent = await self.core.agent(session, agent_id)
-            conversation = await self.core.conversation(session, conversation_id)
+            # Locked before the agent, the order every path keeps (see DeskCore.lock_agent).
+            conversation = await self.core.locked(session, conversation_id)
             if conversation.state == State.AGENT and conversation.agent_id == agent.id:
                 return
             await self._check_claimable(session, conversation)
+            await self.core.lock_agent(session, agent.id)  # then count: see lock_agent
             active = (await QueueRepository(session).active_counts()).get(agent.id, 0)
             if active >= agent.max_chats:
                 raise Conflict(f"You already have {active} chats, your maximum.")
@@ -179,6 +181,7 @@ class AgentActions:
             await self._check_may_act(session, agent, conversation)
             if target.id == conversation.agent_id:
                 raise Conflict(f"{target.name} already has this chat.")
+            await self.core.lock_agent(session, target.id)  # then count: see lock_agent
             load = next((a for a in await self.core.loads(session, now) if a.id == target.id), None)
             if load is None or not load.can_take:
                 raise Conflict(f"{target.name} is not online or has no room for another chat.")

@@ -117,6 +117,23 @@ class DeskCore:
             raise NotFound("No such conversation.")
         return conversation
 
+    async def lock_agent(self, session: AsyncSession, agent_id: int) -> None:
+        """Hold the agent's row until the transaction ends, before counting their chats.
+
+        Counting an agent's active chats and giving them one more is then one step per
+        agent, so ``max_chats`` holds with several workers: two claims (two browser
+        tabs), or a transfer and a claim, cannot both count one below the maximum. On
+        PostgreSQL the row lock makes the other transaction wait and count again after
+        this one commits (READ COMMITTED reads anew per statement); on SQLite every
+        transaction already holds the database's write lock (``BEGIN IMMEDIATE``), across
+        processes too, so the count and the move cannot interleave anyway.
+
+        Lock order: the conversation first (:meth:`locked`, or the customer's turn), then
+        the agent; nothing locks an agent and then a conversation, so the two cannot
+        deadlock. An agent no longer there locks nothing (and has no load to count).
+        """
+        await AgentRepository(session).lock(agent_id)
+
     async def owner_name(self, session: AsyncSession, conversation: Conversation) -> str:
         owner = (
             await AgentRepository(session).get(conversation.agent_id)

@@ -137,6 +137,8 @@ class Reception:
         answered = await NoticeStore(session).chat_reply_answered(conversation.id)
         if answered is None or answered.agent_id is None:
             return False
+        # The turn holds the conversation; the agent next, then count (see lock_agent).
+        await self.core.lock_agent(session, answered.agent_id)
         loads = await self.core.loads(session, now)
         agent = next((a for a in loads if a.id == answered.agent_id), None)
         if agent is None or not agent.can_take:

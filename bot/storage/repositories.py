@@ -614,6 +614,22 @@ class AgentRepository:
     async def get(self, agent_id: int) -> Agent | None:
         return await self.session.get(Agent, agent_id)
 
+    async def lock(self, agent_id: int) -> Agent | None:
+        """Read and lock the agent's row until the transaction ends (PostgreSQL; SQLite's
+        ``BEGIN IMMEDIATE`` already holds the database's write lock).
+
+        ``FOR NO KEY UPDATE``: it excludes another such lock and any update of the row,
+        but not the key-share locks of rows that merely refer to the agent (a note, a
+        reply), which need not wait.
+        """
+        stmt = (
+            select(Agent)
+            .where(Agent.id == agent_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
     async def set_password_hash(self, agent: Agent, password_hash: str) -> None:
         agent.password_hash = password_hash
 
