@@ -9,13 +9,16 @@ Each test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import closing
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.channels import ChannelSendError, RecipientUnreachable
 from bot.channels.email.channel import EmailChannel
@@ -270,6 +273,21 @@ async def _count(rows: Any, count: int) -> bool:
     return len(await rows) >= count
 
 
+async def _stored_inbound(db: Database, db_url: str) -> int:
+    """How many inbound mails are stored, read beside a worker that is writing them.
+
+    On SQLite every transaction of ours takes the write lock (``BEGIN IMMEDIATE``), so a
+    poll through ``db`` waits behind the worker's writes and may only get in once all of
+    them are done; a read-only connection reads the WAL at once instead.
+    """
+    if db_url.startswith("sqlite"):
+        path = make_url(db_url).database
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as reader:
+            [count] = reader.execute("SELECT count(*) FROM messages WHERE direction = 'in'")
+            return int(count[0])
+    return len(await inbound_rows(db))
+
+
 # --- email straight to the agents --------------------------------------------------------------
 
 
@@ -411,11 +429,12 @@ async def test_a_worker_killed_mid_fetch_loses_and_duplicates_nothing(
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
 
+    async def five_stored() -> bool:
+        return await _stored_inbound(db, db_url) >= 5
+
     first = worker()
     try:
-        await wait_until(
-            lambda: _count(inbound_rows(db), 5), within=120, what="the first worker storing"
-        )
+        await wait_until(five_stored, within=120, what="the first worker storing")
     finally:
         first.kill()  # SIGKILL: no shutdown, no cleanup
         first.wait()
