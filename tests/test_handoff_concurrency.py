@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.desk.policy import Conflict
-from bot.desk.service import Desk
 from bot.handoff import HandoffReason, State, StateChanged, move
 from bot.storage.database import Database
 from bot.storage.models import Conversation, HandoffEvent
@@ -126,17 +125,7 @@ async def test_many_agents_press_claim_together_through_the_desk(db: Database, d
     ids = [await rig.add_agent(name) for name in names]
     await rig.push("/human")
     conversation = await rig.conversation()
-    desks = [
-        Desk(
-            db=Database(db_url),
-            line=rig.engine,
-            catalogue=rig.engine.catalogue,
-            brand="VoltCart",
-            policy=rig.desk.policy,
-            clock=rig.clock,
-        )
-        for _ in ids
-    ]
+    desks = [rig.worker_desk(db_url) for _ in ids]
     try:
         results = await asyncio.wait_for(
             asyncio.gather(

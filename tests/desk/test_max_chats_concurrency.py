@@ -83,17 +83,7 @@ def gate(rig: DeskRig, monkeypatch: pytest.MonkeyPatch) -> CountGate:
 @pytest.fixture
 async def workers(rig: DeskRig, db_url: str) -> AsyncIterator[tuple[Desk, Desk]]:
     """Two desks, each with its own connection pool, as two workers have."""
-    desks = [
-        Desk(
-            db=Database(db_url),
-            line=rig.engine,
-            catalogue=rig.engine.catalogue,
-            brand="VoltCart",
-            policy=rig.desk.policy,
-            clock=rig.clock,
-        )
-        for _ in range(2)
-    ]
+    desks = [rig.worker_desk(db_url) for _ in range(2)]
     yield desks[0], desks[1]
     for desk in desks:
         await desk.db.dispose()

@@ -124,6 +124,18 @@ class DeskRig:
     clock: FakeClock
     nlu: ScriptedNlu
 
+    def worker_desk(self, db_url: str) -> Desk:
+        """This rig's desk as another worker has it: its own connection pool (dispose of
+        ``desk.db`` after)."""
+        return Desk(
+            db=Database(db_url),
+            line=self.engine,
+            catalogue=self.engine.catalogue,
+            brand="VoltCart",
+            policy=self.desk.policy,
+            clock=self.clock,
+        )
+
     async def add_agent(
         self,
         name: str,
